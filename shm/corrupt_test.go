@@ -16,11 +16,11 @@ import (
 	"github.com/shmkit/shmkit/shm"
 )
 
-// validSegment returns the bytes of a 64 KiB segment file holding two
+// validSegment returns the bytes of an 8 KiB segment file holding two
 // objects, "first" and "second".
 func validSegment(t testing.TB) []byte {
 	path := filepath.Join(t.TempDir(), "valid")
-	seg, err := shm.CreateFile(path, 1<<16)
+	seg, err := shm.CreateFile(path, 8192)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +59,8 @@ func TestCorruptSegments(t *testing.T) {
 		{"zero magic", func(b []byte) []byte { clear(b[:8]); return b }, shm.ErrCorrupt, "field magic"},
 		{"other version", func(b []byte) []byte { ne.PutUint32(b[shm.OffVersion:], 2); return b }, shm.ErrVersion, "field version (offset 8): unsupported layout version: segment has layout version 2, this build reads 1"},
 		{"header size", func(b []byte) []byte { ne.PutUint32(b[shm.OffHeaderSize:], 128); return b }, shm.ErrCorrupt, "field header_size"},
-		{"size beyond file", func(b []byte) []byte { ne.PutUint64(b[shm.OffSize:], 1<<17); return b }, shm.ErrCorrupt, "field size"},
-		{"truncated file", func(b []byte) []byte { return b[:len(b)-4096] }, shm.ErrCorrupt, "header says 65536 bytes, file is 61440"},
+		{"size beyond file", func(b []byte) []byte { ne.PutUint64(b[shm.OffSize:], 1<<14); return b }, shm.ErrCorrupt, "field size"},
+		{"truncated file", func(b []byte) []byte { return b[:len(b)-4096] }, shm.ErrCorrupt, "header says 8192 bytes, file is 4096"},
 		{"dir offset", func(b []byte) []byte { ne.PutUint32(b[shm.OffDirOffset:], 512); return b }, shm.ErrCorrupt, "field dir_offset"},
 		{"dir cap zero", func(b []byte) []byte { ne.PutUint32(b[shm.OffDirCap:], 0); return b }, shm.ErrCorrupt, "field dir_cap"},
 		{"dir cap huge", func(b []byte) []byte { ne.PutUint32(b[shm.OffDirCap:], math.MaxUint32); return b }, shm.ErrCorrupt, "field dir_cap"},
@@ -79,7 +79,7 @@ func TestCorruptSegments(t *testing.T) {
 		}, nil, ""}, // 32 bytes with no NUL is a valid maximal name
 		{"entry offset in header", func(b []byte) []byte { ne.PutUint64(b[entry(0, shm.EntOffset):], 0); return b }, shm.ErrCorrupt, "field directory[0].offset"},
 		{"entry offset misaligned", func(b []byte) []byte { ne.PutUint64(b[entry(0, shm.EntOffset):], firstOff+8); return b }, shm.ErrCorrupt, "field directory[0].offset"},
-		{"entry beyond heap", func(b []byte) []byte { ne.PutUint64(b[entry(1, shm.EntSize):], 1<<15); return b }, shm.ErrCorrupt, "field directory[1].size"},
+		{"entry beyond heap", func(b []byte) []byte { ne.PutUint64(b[entry(1, shm.EntSize):], 4096); return b }, shm.ErrCorrupt, "field directory[1].size"},
 		{"entry size zero", func(b []byte) []byte { ne.PutUint64(b[entry(1, shm.EntSize):], 0); return b }, shm.ErrCorrupt, "field directory[1].size"},
 		{"entry size overflows", func(b []byte) []byte { ne.PutUint64(b[entry(1, shm.EntSize):], math.MaxUint64); return b }, shm.ErrCorrupt, "field directory[1].size"},
 		{"overlapping entries", func(b []byte) []byte { ne.PutUint64(b[entry(1, shm.EntOffset):], firstOff); return b }, shm.ErrCorrupt, "overlaps"},
