@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -20,10 +21,11 @@ const (
 	envFunc    = "SHMKIT_SPAWN_FUNC"    // name of the registered function
 	envSegs    = "SHMKIT_SPAWN_SEGS"    // JSON array of the segments' names
 	envOutlive = "SHMKIT_SPAWN_OUTLIVE" // "1" when Options.Outlive
+	envFiles   = "SHMKIT_SPAWN_FILES"   // number of Options.Files, after the segments
 
 	fdStatus  = 3 // child → parent: msgReady, then msgError and its text
 	fdControl = 4 // parent → child: never written; EOF means the parent died
-	fdSegs    = 5 // first segment; the others follow
+	fdSegs    = 5 // first segment; the others, then Options.Files, follow
 
 	msgReady = 'R' // the function is about to run
 	msgError = 'E' // the rest of the stream is the child's error text
@@ -40,6 +42,7 @@ const (
 type spec struct {
 	fn      string
 	segs    []string
+	files   int
 	outlive bool
 }
 
@@ -50,9 +53,11 @@ func childSpec() (spec, bool) {
 	}
 	s := spec{fn: fn, outlive: os.Getenv(envOutlive) == "1"}
 	_ = json.Unmarshal([]byte(os.Getenv(envSegs)), &s.segs) // checked below: fds must exist
+	s.files, _ = strconv.Atoi(os.Getenv(envFiles))
 	// Children of this child must not inherit the protocol.
 	os.Unsetenv(envFunc)
 	os.Unsetenv(envSegs)
+	os.Unsetenv(envFiles)
 	os.Unsetenv(envOutlive)
 	return s, true
 }
@@ -61,7 +66,7 @@ func childSpec() (spec, bool) {
 func runChild(s spec) {
 	// The inherited descriptors lose close-on-exec in the fork; set it again
 	// so that processes this child starts do not inherit them.
-	for fd := fdStatus; fd < fdSegs+len(s.segs); fd++ {
+	for fd := fdStatus; fd < fdSegs+len(s.segs)+s.files; fd++ {
 		syscall.CloseOnExec(fd)
 	}
 	status := os.NewFile(fdStatus, "spawn-status")
@@ -88,6 +93,9 @@ func runChild(s spec) {
 			fail(exitPanic, "spawn: child %q: segment %d: %v", s.fn, i, err)
 		}
 		c.segs = append(c.segs, seg)
+	}
+	for i := 0; i < s.files; i++ {
+		c.files = append(c.files, os.NewFile(uintptr(fdSegs+len(s.segs)+i), fmt.Sprintf("file%d", i)))
 	}
 	if _, err := status.Write([]byte{msgReady}); err != nil {
 		os.Exit(exitPanic) // the parent is gone

@@ -15,6 +15,7 @@ import (
 // Options configures a child process; see the Linux documentation.
 type Options struct {
 	Segments       []*shm.Segment
+	Files          []*os.File
 	Args           []string
 	Env            []string
 	Stdout, Stderr io.Writer

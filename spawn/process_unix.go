@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,6 +30,11 @@ type Options struct {
 	// returned by Child.Segments in this order. They travel as inherited
 	// file descriptors; anonymous segments can be shared no other way.
 	Segments []*shm.Segment
+
+	// Files are open files (pipes, sockets, ...) the child inherits; they
+	// are returned by Child.Files in this order. The parent keeps its own
+	// copies open: close them when the child has them.
+	Files []*os.File
 
 	// Args are returned by Child.Args. They also appear in the child's
 	// command line (ps shows them).
@@ -102,6 +108,7 @@ func (f *Func) Start(ctx context.Context, opt Options) (*Process, error) {
 		names[i] = s.Name()
 		files = append(files, s.File())
 	}
+	files = append(files, opt.Files...)
 	segsJSON, _ := json.Marshal(names)
 
 	env := make([]string, 0, len(os.Environ())+len(opt.Env)+3)
@@ -111,7 +118,7 @@ func (f *Func) Start(ctx context.Context, opt Options) (*Process, error) {
 		}
 	}
 	env = append(env, opt.Env...)
-	env = append(env, envFunc+"="+f.name, envSegs+"="+string(segsJSON))
+	env = append(env, envFunc+"="+f.name, envSegs+"="+string(segsJSON), envFiles+"="+strconv.Itoa(len(opt.Files)))
 	if opt.Outlive {
 		env = append(env, envOutlive+"=1")
 	}

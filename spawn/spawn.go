@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
 
 	"github.com/shmkit/shmkit/internal/registry"
@@ -57,9 +58,10 @@ func Main() {
 
 // Child is what a function running in a child process gets from its parent.
 type Child struct {
-	name string
-	segs []*shm.Segment
-	args []string
+	name  string
+	segs  []*shm.Segment
+	files []*os.File
+	args  []string
 }
 
 // Name returns the name of the registered function the child runs.
@@ -68,6 +70,9 @@ func (c *Child) Name() string { return c.name }
 // Segments returns the segments the parent passed in Options.Segments,
 // mapped, in the same order.
 func (c *Child) Segments() []*shm.Segment { return c.segs }
+
+// Files returns the files the parent passed in Options.Files, in order.
+func (c *Child) Files() []*os.File { return c.files }
 
 // Args returns the arguments the parent passed in Options.Args.
 func (c *Child) Args() []string { return c.args }

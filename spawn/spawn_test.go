@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -181,6 +182,11 @@ var childArgs = spawn.Register("TestArgsEnvSegments", func(ctx context.Context, 
 		}
 		copy(b[16:], fmt.Sprintf("from child %d", i))
 	}
+	if n := len(c.Files()); n != 1 {
+		return fmt.Errorf("%d files, want 1", n)
+	}
+	fmt.Fprint(c.Files()[0], "through the inherited pipe")
+	c.Files()[0].Close()
 	fmt.Println("child stdout line")
 	fmt.Fprintln(os.Stderr, "child stderr line")
 	return nil
@@ -202,8 +208,14 @@ func TestArgsEnvSegments(t *testing.T) {
 		segs = append(segs, seg)
 	}
 	var stdout, stderr bytes.Buffer
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
 	p, err := childArgs.Start(context.Background(), spawn.Options{
 		Segments: segs,
+		Files:    []*os.File{pw},
 		Args:     []string{"one", "two words", ""},
 		Env:      []string{"SPAWN_TEST_VAR=forty-two"},
 		Stdout:   &stdout,
@@ -212,8 +224,12 @@ func TestArgsEnvSegments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pw.Close()
 	if err := p.Wait(); err != nil {
 		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(pr); err != nil || string(got) != "through the inherited pipe" {
+		t.Errorf("pipe carried %q, %v", got, err)
 	}
 	for i, seg := range segs {
 		b, _ := shm.OpenBytes(seg, "box")

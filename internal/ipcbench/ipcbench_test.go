@@ -1,0 +1,89 @@
+//go:build linux
+
+package ipcbench_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"sort"
+	"testing"
+
+	"github.com/shmkit/shmkit/internal/ipcbench"
+	"github.com/shmkit/shmkit/internal/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+// TestQuantiles checks the histogram against exact quantiles of known
+// distributions: uniform, exponential, and a bimodal mix with a long tail.
+func TestQuantiles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range []struct {
+		name string
+		gen  func() int64
+	}{
+		{"uniform", func() int64 { return rng.Int64N(1_000_000) }},
+		{"exponential", func() int64 { return int64(rng.ExpFloat64() * 5000) }},
+		{"bimodal", func() int64 {
+			if rng.IntN(100) == 0 {
+				return 2_000_000 + rng.Int64N(100_000)
+			}
+			return 300 + rng.Int64N(50)
+		}},
+		{"small", func() int64 { return rng.Int64N(200) }},
+	} {
+		var h ipcbench.Histogram
+		samples := make([]int64, 100_000)
+		for i := range samples {
+			samples[i] = tc.gen()
+			h.Record(samples[i])
+		}
+		sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
+		for _, q := range []float64{0.001, 0.5, 0.9, 0.99, 0.999} {
+			exact := samples[int(math.Ceil(q*float64(len(samples))))-1]
+			got := h.Quantile(q)
+			if diff := math.Abs(float64(got - exact)); diff > 0.005*float64(exact)+1 {
+				t.Errorf("%s: q%.3f = %d, exact %d", tc.name, q, got, exact)
+			}
+		}
+		if h.Quantile(0) != samples[0] || h.Quantile(1) != samples[len(samples)-1] || h.Min() != samples[0] || h.Max() != samples[len(samples)-1] {
+			t.Errorf("%s: min/max wrong", tc.name)
+		}
+		if h.Count() != uint64(len(samples)) {
+			t.Errorf("%s: count %d", tc.name, h.Count())
+		}
+	}
+	var empty ipcbench.Histogram
+	if empty.Quantile(0.5) != 0 || empty.Mean() != 0 {
+		t.Error("empty histogram")
+	}
+	var a, b ipcbench.Histogram
+	a.Record(10)
+	b.Record(1 << 40)
+	a.Merge(&b)
+	if a.Count() != 2 || a.Min() != 10 || a.Max() != 1<<40 || a.Quantile(1) != 1<<40 {
+		t.Error("merge")
+	}
+}
+
+// TestBaselines runs a few round trips through every baseline.
+func TestBaselines(t *testing.T) {
+	for _, name := range ipcbench.Baselines {
+		p, err := ipcbench.StartBaseline(name, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 100; i++ {
+			if err := p.Ping(); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		if err := p.Close(); err != nil {
+			t.Fatalf("%s: close: %v", name, err)
+		}
+	}
+}
+
+func BenchmarkRoundTrip(b *testing.B) {
+	b.Run("size=64", func(b *testing.B) { ipcbench.RunBaselines(b, 64) })
+}

@@ -1,0 +1,181 @@
+//go:build linux
+
+package lock_test
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shmkit/internal/ipcbench"
+	"github.com/shmkit/shmkit/internal/testutil"
+	"github.com/shmkit/shmkit/lock"
+	"github.com/shmkit/shmkit/shm"
+	"github.com/shmkit/shmkit/spawn"
+)
+
+// BenchmarkMutexUncontended: Lock+Unlock by one goroutine, beside sync.Mutex.
+func BenchmarkMutexUncontended(b *testing.B) {
+	b.Run("mech=shmkit", func(b *testing.B) {
+		m, err := lock.NewMutex(newSeg(b), "m")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			m.Lock()
+			m.Unlock()
+		}
+	})
+	b.Run("mech=sync", func(b *testing.B) {
+		var m sync.Mutex
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			m.Lock()
+			m.Unlock()
+		}
+	})
+}
+
+// baton is a two-process handoff of two Mutexes: each round trip the parent
+// gives one Mutex to the child and gets the other back, two handoffs in all,
+// as in a futex ping-pong.
+type baton struct {
+	cur, other *lock.Mutex
+	sh         *shared
+	seg        *shm.Segment
+	p          *spawn.Process
+}
+
+var batonChild = spawn.Register("benchMutexBaton", func(ctx context.Context, c *spawn.Child) error {
+	seg := c.Segments()[0]
+	a, err := lock.OpenMutex(seg, "a")
+	if err != nil {
+		return err
+	}
+	bm, err := lock.OpenMutex(seg, "b")
+	if err != nil {
+		return err
+	}
+	sh, err := openShared(seg)
+	if err != nil {
+		return err
+	}
+	mine, theirs := bm, a
+	mine.Lock()
+	atomic.StoreUint32(&sh.flag, 1)
+	for {
+		theirs.Lock()
+		if atomic.LoadUint32(&sh.result) == 1 { // stop
+			theirs.Unlock()
+			mine.Unlock()
+			return nil
+		}
+		mine.Unlock()
+		mine, theirs = theirs, mine
+	}
+})
+
+func startBaton(b *testing.B) *baton {
+	seg := newSeg(b)
+	ma, err := lock.NewMutex(seg, "a")
+	if err != nil {
+		b.Fatal(err)
+	}
+	mb, err := lock.NewMutex(seg, "b")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sh := newShared(b, seg)
+	ma.Lock()
+	p := start(b, batonChild, seg)
+	testutil.WaitFor(b, testutil.Timeout, "the child to take its Mutex", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
+	return &baton{cur: ma, other: mb, sh: sh, seg: seg, p: p}
+}
+
+func (t *baton) Ping() error {
+	t.cur.Unlock()
+	t.other.Lock()
+	t.cur, t.other = t.other, t.cur
+	return nil
+}
+
+func (t *baton) Close() error {
+	atomic.StoreUint32(&t.sh.result, 1)
+	t.cur.Unlock()
+	return t.p.Wait()
+}
+
+// BenchmarkMutexHandoff: round trips of two Mutex handoffs between two
+// processes, beside the raw futex and atomic ping-pongs of the same run.
+func BenchmarkMutexHandoff(b *testing.B) {
+	b.Run("mech=mutex", func(b *testing.B) {
+		t := startBaton(b)
+		defer t.Close()
+		ipcbench.RoundTrip(b, t)
+	})
+	for _, name := range []string{ipcbench.Futex, ipcbench.Atomic} {
+		b.Run("mech="+name, func(b *testing.B) {
+			p, err := ipcbench.StartBaseline(name, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			ipcbench.RoundTrip(b, p)
+		})
+	}
+}
+
+var contendChild = spawn.Register("benchMutexContended", func(ctx context.Context, c *spawn.Child) error {
+	seg := c.Segments()[0]
+	m, err := lock.OpenMutex(seg, "m")
+	if err != nil {
+		return err
+	}
+	sh, err := openShared(seg)
+	if err != nil {
+		return err
+	}
+	n, _ := strconv.Atoi(c.Args()[0])
+	atomic.AddUint32(&sh.flag, 1)
+	if err := testutil.Await("the parent to start", func() bool { return atomic.LoadUint32(&sh.flag) == 2 }); err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		m.Lock()
+		sh.counter++
+		m.Unlock()
+	}
+	return nil
+})
+
+// BenchmarkMutexContended: two processes each make b.N locked increments of
+// one counter; reports total ops/s.
+func BenchmarkMutexContended(b *testing.B) {
+	seg := newSeg(b)
+	m, err := lock.NewMutex(seg, "m")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sh := newShared(b, seg)
+	p := start(b, contendChild, seg, strconv.Itoa(b.N))
+	testutil.WaitFor(b, testutil.Timeout, "the child to start", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
+	b.ResetTimer()
+	t0 := time.Now()
+	atomic.AddUint32(&sh.flag, 1)
+	for i := 0; i < b.N; i++ {
+		m.Lock()
+		sh.counter++
+		m.Unlock()
+	}
+	waitAll(b, p)
+	elapsed := time.Since(t0)
+	b.StopTimer()
+	if sh.counter != int64(2*b.N) {
+		b.Fatalf("counter %d, want %d", sh.counter, 2*b.N)
+	}
+	b.ReportMetric(float64(2*b.N)/elapsed.Seconds(), "ops/s")
+}
