@@ -123,6 +123,23 @@ func parseStat(b []byte) (start uint64, state byte, err error) {
 	return start, fields[0][0], nil
 }
 
+// PidAlive reports whether a process with this pid runs (a zombie does not).
+// It cannot tell pid reuse; use Alive when the start time is known.
+func PidAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	_, state, err := stat(pid)
+	switch {
+	case err == nil:
+		return state != 'Z' && state != 'X' && state != 'x'
+	case errors.Is(err, ErrNoProcess):
+		return false
+	default:
+		return exists(pid)
+	}
+}
+
 // Alive reports whether the process named by id is still running. A zombie
 // (exited, not yet reaped) is not alive. A pid that now belongs to a process
 // with another start time is not alive: the process id named has died and

@@ -1,0 +1,12 @@
+package ring
+
+// SPSCHeaderSize is the size of an SPSC ring's header, for tests that reach
+// into the data area.
+const SPSCHeaderSize = spscHeaderSize
+
+// SetClaimHook makes q call f after claiming a slot, before writing
+// (writing = true) or reading it: crash tests stop a child there.
+func SetClaimHook(q *Queue, f func(writing bool)) { q.claimHook = f }
+
+// QueueHeaderSize is the size of a Queue's header: slot 0 starts here.
+const QueueHeaderSize = queueHeaderSize

@@ -1,0 +1,475 @@
+//go:build linux
+
+package ring_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/testutil"
+	"github.com/shmkit/shmkit/ring"
+	"github.com/shmkit/shmkit/shm"
+	"github.com/shmkit/shmkit/spawn"
+)
+
+// Conservation: 3 producer processes × 3 consumer processes. Each message is
+// (producer, seq, check); consumers set one bit per message in a shared
+// bitmap (a bit already set is a duplicate) and check per-producer order.
+
+const qProducers, qConsumers = 3, 3
+
+func qMessage(buf []byte, producer, seq uint32) []byte {
+	buf = buf[:12+int(seq%20)]
+	binary.LittleEndian.PutUint32(buf, producer)
+	binary.LittleEndian.PutUint32(buf[4:], seq)
+	binary.LittleEndian.PutUint32(buf[8:], producer*2654435761^seq*40503)
+	for i := 12; i < len(buf); i++ {
+		buf[i] = byte(seq) ^ byte(i)
+	}
+	return buf
+}
+
+var childQProducer = spawn.Register("TestQueueConservation.producer", func(ctx context.Context, c *spawn.Child) error {
+	seg := c.Segments()[0]
+	q, err := ring.OpenQueue(seg, "q")
+	if err != nil {
+		return err
+	}
+	f, err := openFlags(seg)
+	if err != nil {
+		return err
+	}
+	id, _ := strconv.Atoi(c.Args()[0])
+	n, _ := strconv.Atoi(c.Args()[1])
+	atomic.AddUint32(&f.a, 1)
+	if err := testutil.Await("all processes to start", func() bool { return atomic.LoadUint32(&f.a) == qProducers+qConsumers }); err != nil {
+		return err
+	}
+	buf := make([]byte, 64)
+	for seq := 0; seq < n; seq++ {
+		m := qMessage(buf, uint32(id), uint32(seq))
+		if seq%4 == 3 {
+			// TrySend, falling back to Send when full.
+			ok, err := q.TrySend(m)
+			if err != nil {
+				return err
+			}
+			if ok {
+				continue
+			}
+		}
+		if err := q.Send(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
+var childQConsumer = spawn.Register("TestQueueConservation.consumer", func(ctx context.Context, c *spawn.Child) error {
+	seg := c.Segments()[0]
+	q, err := ring.OpenQueue(seg, "q")
+	if err != nil {
+		return err
+	}
+	f, err := openFlags(seg)
+	if err != nil {
+		return err
+	}
+	bits, err := shm.OpenBytes(seg, "bits")
+	if err != nil {
+		return err
+	}
+	n, _ := strconv.Atoi(c.Args()[0])
+	atomic.AddUint32(&f.a, 1)
+	if err := testutil.Await("all processes to start", func() bool { return atomic.LoadUint32(&f.a) == qProducers+qConsumers }); err != nil {
+		return err
+	}
+	last := [qProducers]int64{-1, -1, -1}
+	var buf []byte
+	for {
+		buf, err = q.Recv(ctx, buf)
+		if errors.Is(err, ring.ErrClosed) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(buf) < 12 {
+			return fmt.Errorf("%d-byte message", len(buf))
+		}
+		p, seq := binary.LittleEndian.Uint32(buf), binary.LittleEndian.Uint32(buf[4:])
+		if p >= qProducers || int(seq) >= n {
+			return fmt.Errorf("message from producer %d, seq %d", p, seq)
+		}
+		if want := qMessage(make([]byte, 64), p, seq); string(want) != string(buf) {
+			return fmt.Errorf("message %d/%d damaged", p, seq)
+		}
+		if int64(seq) <= last[p] {
+			return fmt.Errorf("producer %d: seq %d after %d", p, seq, last[p])
+		}
+		last[p] = int64(seq)
+		bit := uint64(p)*uint64(n) + uint64(seq)
+		word := (*uint32)(unsafe.Pointer(&bits[bit/32*4]))
+		if old := atomic.OrUint32(word, 1<<(bit%32)); old&(1<<(bit%32)) != 0 {
+			atomic.AddInt64(&f.n, 1) // duplicate
+		}
+	}
+})
+
+func TestQueueConservation(t *testing.T) {
+	n := testutil.Size(200_000, 10)
+	seg := newSeg(t, 8<<20)
+	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 64, SlotSize: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFlags(t, seg)
+	bits, err := shm.NewBytes(seg, "bits", (qProducers*n+31)/32*4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var producers, consumers []*spawn.Process
+	for i := 0; i < qConsumers; i++ {
+		consumers = append(consumers, start(t, childQConsumer, seg, strconv.Itoa(n)))
+	}
+	for i := 0; i < qProducers; i++ {
+		producers = append(producers, start(t, childQProducer, seg, strconv.Itoa(i), strconv.Itoa(n)))
+	}
+	wait(t, producers...)
+	q.Close()
+	wait(t, consumers...)
+	if dups := atomic.LoadInt64(&f.n); dups != 0 {
+		t.Fatalf("%d messages received twice", dups)
+	}
+	missing := 0
+	for i := 0; i < qProducers*n; i++ {
+		if bits[i/8]&(1<<(i%8)) == 0 {
+			missing++
+		}
+	}
+	if missing != 0 {
+		t.Fatalf("%d of %d messages never received", missing, qProducers*n)
+	}
+	if q.Len() != 0 || q.Lost() != 0 {
+		t.Fatalf("Len %d, Lost %d after draining", q.Len(), q.Lost())
+	}
+}
+
+func TestQueueBasics(t *testing.T) {
+	seg := newSeg(t, 1<<20)
+	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 3, SlotSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Cap() != 4 || q.SlotSize() != 10 {
+		t.Fatalf("Cap %d SlotSize %d", q.Cap(), q.SlotSize())
+	}
+	ctx := context.Background()
+	if _, ok, err := q.TryRecv(nil); ok || err != nil {
+		t.Fatalf("TryRecv on empty = %v, %v", ok, err)
+	}
+	for i := 0; i < 4; i++ {
+		if ok, err := q.TrySend([]byte(strconv.Itoa(i))); !ok || err != nil {
+			t.Fatalf("TrySend %d = %v, %v", i, ok, err)
+		}
+	}
+	if ok, err := q.TrySend([]byte("x")); ok || err != nil {
+		t.Fatalf("TrySend on full = %v, %v", ok, err)
+	}
+	if q.Len() != 4 {
+		t.Fatalf("Len %d", q.Len())
+	}
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := q.Send(tctx, []byte("x")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Send on full = %v, want DeadlineExceeded", err)
+	}
+	for i := 0; i < 4; i++ {
+		if m, err := q.Recv(ctx, nil); err != nil || string(m) != strconv.Itoa(i) {
+			t.Fatalf("Recv %d = %q, %v", i, m, err)
+		}
+	}
+	cctx, ccancel := context.WithCancel(ctx)
+	go func() { time.Sleep(5 * time.Millisecond); ccancel() }()
+	if _, err := q.Recv(cctx, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Recv on empty, cancelled = %v", err)
+	}
+	for _, m := range []string{"", "0123456789"} {
+		if err := q.Send(ctx, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := q.Recv(ctx, nil); err != nil || string(got) != m {
+			t.Fatalf("Recv = %q, %v, want %q", got, err, m)
+		}
+	}
+	if err := q.Send(ctx, make([]byte, 11)); !errors.Is(err, ring.ErrTooLarge) {
+		t.Fatalf("Send of 11 bytes into 10-byte slots = %v, want ErrTooLarge", err)
+	}
+	// Close: drain, then ErrClosed; sends fail.
+	q.Send(ctx, []byte("last"))
+	q.Close()
+	if err := q.Send(ctx, []byte("late")); !errors.Is(err, ring.ErrClosed) {
+		t.Fatalf("Send after Close = %v", err)
+	}
+	if m, err := q.Recv(ctx, nil); string(m) != "last" || err != nil {
+		t.Fatalf("Recv after Close = %q, %v", m, err)
+	}
+	if _, err := q.Recv(ctx, nil); !errors.Is(err, ring.ErrClosed) {
+		t.Fatalf("Recv of a drained closed queue = %v", err)
+	}
+	if _, err := ring.NewQueue(seg, "big", ring.QueueOptions{Slots: 1 << 20, SlotSize: 1 << 20}); !errors.Is(err, shm.ErrNoSpace) {
+		t.Fatalf("NewQueue larger than the segment = %v, want ErrNoSpace", err)
+	}
+	if _, err := ring.NewQueue(seg, "neg", ring.QueueOptions{Slots: -1}); err == nil {
+		t.Fatal("NewQueue with -1 slots succeeded")
+	}
+}
+
+// A producer blocked on a full queue and a consumer blocked on an empty one
+// both return when the queue closes.
+func TestQueueCloseWakesWaiters(t *testing.T) {
+	seg := newSeg(t, 1<<20)
+	full, _ := ring.NewQueue(seg, "full", ring.QueueOptions{Slots: 1, SlotSize: 8})
+	empty, _ := ring.NewQueue(seg, "empty", ring.QueueOptions{Slots: 1, SlotSize: 8})
+	full.Send(context.Background(), []byte("x"))
+	errs := make(chan error, 2)
+	go func() { errs <- full.Send(context.Background(), []byte("y")) }()
+	go func() { _, err := empty.Recv(context.Background(), nil); errs <- err }()
+	time.Sleep(10 * time.Millisecond) // let both block (the result is the same if they have not)
+	full.Close()
+	empty.Close()
+	for i := 0; i < 2; i++ {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ring.ErrClosed) {
+				t.Fatalf("blocked call after Close = %v, want ErrClosed", err)
+			}
+		case <-time.After(testutil.Timeout):
+			t.Fatal("blocked call did not return after Close")
+		}
+	}
+}
+
+// Close racing with producers in other processes: every Send that returned
+// nil is received, and nothing else.
+var childCloseRace = spawn.Register("TestQueueCloseRace", func(ctx context.Context, c *spawn.Child) error {
+	seg := c.Segments()[0]
+	q, err := ring.OpenQueue(seg, "q")
+	if err != nil {
+		return err
+	}
+	f, err := openFlags(seg)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				err := q.Send(ctx, []byte("m"))
+				if errors.Is(err, ring.ErrClosed) {
+					return
+				}
+				if err != nil {
+					panic(err)
+				}
+				atomic.AddInt64(&f.n, 1)
+				atomic.StoreUint32(&f.a, 1)
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+})
+
+func TestQueueCloseRace(t *testing.T) {
+	for round := 0; round < testutil.Size(20, 4); round++ {
+		seg := newSeg(t, 1<<20)
+		q, _ := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 8, SlotSize: 8})
+		f := newFlags(t, seg)
+		var ps []*spawn.Process
+		for i := 0; i < 2; i++ {
+			ps = append(ps, start(t, childCloseRace, seg))
+		}
+		received := int64(0)
+		testutil.WaitFor(t, testutil.Timeout, "the producers to send", func() bool { return atomic.LoadUint32(&f.a) == 1 })
+		for i := 0; i < 50+round*13; i++ {
+			if _, err := q.Recv(context.Background(), nil); err != nil {
+				t.Fatal(err)
+			}
+			received++
+		}
+		q.Close()
+		for {
+			_, err := q.Recv(context.Background(), nil)
+			if errors.Is(err, ring.ErrClosed) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			received++
+		}
+		wait(t, ps...)
+		if sent := atomic.LoadInt64(&f.n); sent != received {
+			t.Fatalf("round %d: %d sends succeeded, %d messages received", round, sent, received)
+		}
+		seg.Close()
+	}
+}
+
+// ---- SIGKILL between claim and publish ----
+
+// childQCrash sends (or receives) args[1] messages normally, then claims one
+// more slot and stops there, raising flag a, until it is killed.
+var childQCrash = spawn.Register("TestQueueCrash", func(ctx context.Context, c *spawn.Child) error {
+	seg := c.Segments()[0]
+	q, err := ring.OpenQueue(seg, "q")
+	if err != nil {
+		return err
+	}
+	f, err := openFlags(seg)
+	if err != nil {
+		return err
+	}
+	n, _ := strconv.Atoi(c.Args()[1])
+	for i := 0; i < n; i++ {
+		if c.Args()[0] == "producer" {
+			err = q.Send(ctx, []byte(fmt.Sprintf("dead %d", i)))
+		} else {
+			_, err = q.Recv(ctx, nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	ring.SetClaimHook(q, func(bool) {
+		atomic.StoreUint32(&f.a, 1)
+		<-ctx.Done() // killed here, holding the slot
+	})
+	if c.Args()[0] == "producer" {
+		q.Send(ctx, []byte("never"))
+	} else {
+		q.Recv(ctx, nil)
+	}
+	return errors.New("not killed")
+})
+
+func TestQueueProducerKilledMidSend(t *testing.T) {
+	seg := newSeg(t, 1<<20)
+	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 8, SlotSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFlags(t, seg)
+	p := start(t, childQCrash, seg, "producer", "3")
+	testutil.WaitFor(t, testutil.Timeout, "the producer to stop mid-send", func() bool { return atomic.LoadUint32(&f.a) == 1 })
+	p.Kill()
+	p.Wait()
+	// Others carry on: 20 more messages (over two laps of the slots).
+	go func() {
+		for i := 0; i < 20; i++ {
+			q.Send(context.Background(), []byte(fmt.Sprintf("live %d", i)))
+		}
+	}()
+	var got []string
+	for len(got) < 23 {
+		m, err := q.Recv(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(m))
+	}
+	want := []string{"dead 0", "dead 1", "dead 2"}
+	for i := 0; i < 20; i++ {
+		want = append(want, fmt.Sprintf("live %d", i))
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("received %v\nwant     %v", got, want)
+	}
+	if q.Lost() != 1 {
+		t.Fatalf("Lost = %d, want 1 (the message the killed producer held)", q.Lost())
+	}
+}
+
+func TestQueueConsumerKilledMidRecv(t *testing.T) {
+	seg := newSeg(t, 1<<20)
+	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 8, SlotSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFlags(t, seg)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		q.Send(ctx, []byte(fmt.Sprintf("early %d", i)))
+	}
+	q.Send(ctx, []byte("victim"))
+	p := start(t, childQCrash, seg, "consumer", "3")
+	testutil.WaitFor(t, testutil.Timeout, "the consumer to stop mid-receive", func() bool { return atomic.LoadUint32(&f.a) == 1 })
+	p.Kill()
+	p.Wait()
+	// Producers lap the slots: the dead consumer's slot must be freed.
+	go func() {
+		for i := 0; i < 20; i++ {
+			q.Send(ctx, []byte(fmt.Sprintf("live %d", i)))
+		}
+	}()
+	for i := 0; i < 20; i++ {
+		m, err := q.Recv(ctx, nil)
+		if err != nil || string(m) != fmt.Sprintf("live %d", i) {
+			t.Fatalf("message %d = %q, %v", i, m, err)
+		}
+	}
+	if q.Lost() != 1 {
+		t.Fatalf("Lost = %d, want 1 (the message the killed consumer held)", q.Lost())
+	}
+}
+
+func TestQueueCorrupt(t *testing.T) {
+	seg := newSeg(t, 1<<20)
+	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 4, SlotSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, _ := seg.Lookup("q", shm.KindQueue)
+	q.Send(context.Background(), []byte("hello"))
+	// Slot 0's length claims more than a slot holds.
+	binary.NativeEndian.PutUint32(mem[ring.QueueHeaderSize+16:], 1000)
+	if _, err := q.Recv(context.Background(), nil); !errors.Is(err, shm.ErrCorrupt) || !strings.Contains(err.Error(), "1000-byte message") {
+		t.Fatalf("Recv of a damaged slot = %v, want ErrCorrupt", err)
+	}
+	// The queue goes on past it.
+	q.Send(context.Background(), []byte("next"))
+	if m, err := q.Recv(context.Background(), nil); err != nil || string(m) != "next" {
+		t.Fatalf("Recv after the damaged slot = %q, %v", m, err)
+	}
+	for _, tc := range []struct {
+		off  int
+		val  uint32
+		want string
+	}{
+		{0, 0, "magic"},
+		{4, 3, "slots"},
+		{4, 1 << 20, "slots"},
+		{8, 0, "slot_size"},
+		{12, 40, "stride"},
+	} {
+		saved := binary.NativeEndian.Uint32(mem[tc.off:])
+		binary.NativeEndian.PutUint32(mem[tc.off:], tc.val)
+		if _, err := ring.OpenQueue(seg, "q"); !errors.Is(err, shm.ErrCorrupt) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("OpenQueue with word %d = %d: %v, want ErrCorrupt naming %s", tc.off, tc.val, err, tc.want)
+		}
+		binary.NativeEndian.PutUint32(mem[tc.off:], saved)
+	}
+}

@@ -1,0 +1,596 @@
+//go:build linux
+
+package ring_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/testutil"
+	"github.com/shmkit/shmkit/ring"
+	"github.com/shmkit/shmkit/shm"
+	"github.com/shmkit/shmkit/spawn"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+func newSeg(tb testing.TB, size int64) *shm.Segment {
+	seg, err := shm.CreateAnon(size)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { seg.Close() })
+	return seg
+}
+
+// flags is a block of words in a segment for handshakes between processes.
+type flags struct {
+	a, b, c, d uint32
+	n          int64
+}
+
+func newFlags(tb testing.TB, seg *shm.Segment) *flags {
+	b, err := shm.NewBytes(seg, "flags", 64)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return (*flags)(unsafe.Pointer(&b[0]))
+}
+
+func openFlags(seg *shm.Segment) (*flags, error) {
+	b, err := shm.OpenBytes(seg, "flags")
+	if err != nil {
+		return nil, err
+	}
+	return (*flags)(unsafe.Pointer(&b[0])), nil
+}
+
+func start(tb testing.TB, f *spawn.Func, seg *shm.Segment, args ...string) *spawn.Process {
+	tb.Helper()
+	p, err := f.Start(context.Background(), spawn.Options{Segments: []*shm.Segment{seg}, Args: args})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+func wait(tb testing.TB, ps ...*spawn.Process) {
+	tb.Helper()
+	for _, p := range ps {
+		if err := p.Wait(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// ---- the stream test: every message arrives once, in order, intact ----
+
+// pattern is the source of message bodies: message seq of length n carries
+// an 8-byte seq, a 4-byte CRC-32 of the rest, and pattern bytes.
+var pattern = func() []byte {
+	b := make([]byte, 16<<10)
+	r := rand.New(rand.NewPCG(7, 11))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}()
+
+// streamLen returns the length of message seq: 0..4096, with the edges
+// (0, 1, 11, 12, 4096) frequent.
+func streamLen(r *rand.Rand) int {
+	switch r.IntN(10) {
+	case 0:
+		return []int{0, 1, 11, 12, 4095, 4096}[r.IntN(6)]
+	default:
+		return r.IntN(4097)
+	}
+}
+
+func fillMessage(buf []byte, seq uint64) {
+	if len(buf) < 12 {
+		for i := range buf {
+			buf[i] = byte(seq) + byte(i)*7
+		}
+		return
+	}
+	binary.LittleEndian.PutUint64(buf, seq)
+	copy(buf[12:], pattern[seq%4096:])
+	binary.LittleEndian.PutUint32(buf[8:], crc32.ChecksumIEEE(buf[12:]))
+}
+
+func checkMessage(msg []byte, seq uint64, n int) error {
+	if len(msg) != n {
+		return fmt.Errorf("message %d: %d bytes, want %d", seq, len(msg), n)
+	}
+	if n < 12 {
+		for i := range msg {
+			if msg[i] != byte(seq)+byte(i)*7 {
+				return fmt.Errorf("message %d: byte %d is %d", seq, i, msg[i])
+			}
+		}
+		return nil
+	}
+	if got := binary.LittleEndian.Uint64(msg); got != seq {
+		return fmt.Errorf("message %d: carries sequence number %d", seq, got)
+	}
+	if crc32.ChecksumIEEE(msg[12:]) != binary.LittleEndian.Uint32(msg[8:]) || !bytes.Equal(msg[12:], pattern[seq%4096:][:n-12]) {
+		return fmt.Errorf("message %d: body damaged", seq)
+	}
+	return nil
+}
+
+// childStreamProducer sends args[0] messages, cycling through Send,
+// Reserve/Commit and SendBatch.
+var childStreamProducer = spawn.Register("TestSPSCStream", func(ctx context.Context, c *spawn.Child) error {
+	r, err := ring.OpenSPSC(c.Segments()[0], "r")
+	if err != nil {
+		return err
+	}
+	total, _ := strconv.ParseUint(c.Args()[0], 10, 64)
+	lens := rand.New(rand.NewPCG(1, 2))
+	buf := make([]byte, 4096)
+	var batch [][]byte
+	var store [8][]byte
+	for i := range store {
+		store[i] = make([]byte, 4096)
+	}
+	for seq := uint64(0); seq < total; {
+		switch seq % 3 {
+		case 0:
+			m := buf[:streamLen(lens)]
+			fillMessage(m, seq)
+			if err := r.Send(ctx, m); err != nil {
+				return err
+			}
+			seq++
+		case 1:
+			n := streamLen(lens)
+			extra := int(seq % 5) // reserve more than is committed
+			if n+extra > r.MaxMessage() {
+				extra = 0
+			}
+			b, err := r.Reserve(ctx, n+extra)
+			if err != nil {
+				return err
+			}
+			fillMessage(b[:n], seq)
+			if err := r.Commit(n); err != nil {
+				return err
+			}
+			seq++
+		case 2:
+			batch = batch[:0]
+			for k := 0; k < 1+int(seq%8) && seq < total; k++ {
+				m := store[k][:streamLen(lens)]
+				fillMessage(m, seq)
+				batch = append(batch, m)
+				seq++
+			}
+			if err := r.SendBatch(ctx, batch); err != nil {
+				return err
+			}
+		}
+	}
+	return r.Close()
+})
+
+func TestSPSCStream(t *testing.T) {
+	total := uint64(testutil.Size(1_000_000, 10))
+	seg := newSeg(t, 1<<20)
+	r, err := ring.NewSPSC(seg, "r", 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, childStreamProducer, seg, strconv.FormatUint(total, 10))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*testutil.Timeout)
+	defer cancel()
+	lens := rand.New(rand.NewPCG(1, 2))
+	var buf []byte
+	var seq uint64
+	for seq < total {
+		switch seq % 3 {
+		case 0:
+			if buf, err = r.Recv(ctx, buf); err != nil {
+				t.Fatalf("Recv message %d: %v", seq, err)
+			}
+			if err := checkMessage(buf, seq, streamLen(lens)); err != nil {
+				t.Fatal(err)
+			}
+			seq++
+		case 1:
+			m, err := r.Peek(ctx)
+			if err != nil {
+				t.Fatalf("Peek message %d: %v", seq, err)
+			}
+			if again, _ := r.Peek(ctx); unsafe.SliceData(again) != unsafe.SliceData(m) || len(again) != len(m) {
+				t.Fatal("a second Peek returned another message")
+			}
+			if err := checkMessage(m, seq, streamLen(lens)); err != nil {
+				t.Fatal(err)
+			}
+			r.Release()
+			seq++
+		case 2:
+			var ferr error
+			_, err := r.RecvBatch(ctx, 1+int(seq%7), func(m []byte) {
+				if ferr == nil {
+					ferr = checkMessage(m, seq, streamLen(lens))
+				}
+				seq++
+			})
+			if err != nil || ferr != nil {
+				t.Fatalf("RecvBatch at message %d: %v, %v", seq, err, ferr)
+			}
+		}
+	}
+	if _, err := r.Recv(ctx, buf); !errors.Is(err, ring.ErrClosed) {
+		t.Fatalf("Recv after the last message = %v, want ErrClosed", err)
+	}
+	wait(t, p)
+	if r.Len() != 0 {
+		t.Errorf("Len = %d after draining", r.Len())
+	}
+}
+
+// ---- boundaries, in one process: the ring's arithmetic ----
+
+func TestSPSCWrapAtEveryOffset(t *testing.T) {
+	ctx := context.Background()
+	for first := 0; first <= 200; first++ {
+		seg := newSeg(t, 1<<16)
+		r, err := ring.NewSPSC(seg, "r", 256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Cap() != 256 || r.MaxMessage() != 240 {
+			t.Fatalf("Cap %d MaxMessage %d", r.Cap(), r.MaxMessage())
+		}
+		// A first message moves the stream to an arbitrary offset; then
+		// messages of every size cross the end of the ring. A message that
+		// wraps waits for the consumer to pass the end: it runs in its own
+		// goroutine.
+		sizes := []int{first, 240, 0, 1, 239, 100, 240, 7, 233, 240}
+		errc := make(chan error, 1)
+		go func() {
+			for i, n := range sizes {
+				if err := r.Send(ctx, bytes.Repeat([]byte{byte(i + 1)}, n)); err != nil {
+					errc <- fmt.Errorf("message %d (%d bytes): %v", i, n, err)
+					return
+				}
+			}
+			errc <- nil
+		}()
+		var buf []byte
+		for i, n := range sizes {
+			if buf, err = r.Recv(ctx, buf); err != nil || !bytes.Equal(buf, bytes.Repeat([]byte{byte(i + 1)}, n)) {
+				t.Fatalf("first %d, message %d (%d bytes): got %d bytes, %v", first, i, n, len(buf), err)
+			}
+		}
+		if err := <-errc; err != nil {
+			t.Fatalf("first %d: %v", first, err)
+		}
+		seg.Close()
+	}
+}
+
+func TestSPSCFullAndEmpty(t *testing.T) {
+	seg := newSeg(t, 1<<16)
+	r, err := ring.NewSPSC(seg, "r", 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := r.TryRecv(nil); ok || err != nil {
+		t.Fatalf("TryRecv on empty = %v, %v", ok, err)
+	}
+	// 8-byte messages take 16 bytes each; one header stays free: 15 fit.
+	n := 0
+	for ; ; n++ {
+		ok, err := r.TrySend([]byte("12345678"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+	}
+	if n != 15 || r.Len() != 15 {
+		t.Fatalf("%d messages fit (Len %d), want 15", n, r.Len())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := r.Send(ctx, []byte("x")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Send on a full ring = %v, want DeadlineExceeded", err)
+	}
+	for i := 0; i < 15; i++ {
+		m, ok, err := r.TryRecv(nil)
+		if !ok || err != nil || string(m) != "12345678" {
+			t.Fatalf("TryRecv %d = %q, %v, %v", i, m, ok, err)
+		}
+	}
+	if _, ok, _ := r.TryRecv(nil); ok {
+		t.Fatal("TryRecv on an emptied ring succeeded")
+	}
+	// Zero-length and maximum-size messages; the maximum wraps here, so
+	// the producer waits for the consumer: another goroutine sends.
+	sizes := []int{0, r.MaxMessage(), 0, r.MaxMessage()}
+	go func() {
+		for _, n := range sizes {
+			r.Send(context.Background(), bytes.Repeat([]byte{7}, n))
+		}
+	}()
+	for _, n := range sizes {
+		if m, err := r.Recv(context.Background(), nil); err != nil || !bytes.Equal(m, bytes.Repeat([]byte{7}, n)) {
+			t.Fatalf("Recv of %d bytes: %d, %v", n, len(m), err)
+		}
+	}
+	// From one goroutine, a message that cannot wrap yet is refused by
+	// TrySend until the consumer has passed the end of the ring.
+	for i := 0; i < 5; i++ {
+		if ok, err := r.TrySend(make([]byte, 40)); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		r.Recv(context.Background(), nil)
+	}
+	if ok, _ := r.TrySend(make([]byte, r.MaxMessage())); ok {
+		t.Fatal("TrySend of a wrapping maximum message succeeded before the consumer passed the end")
+	}
+	if _, ok, _ := r.TryRecv(nil); ok {
+		t.Fatal("TryRecv found a message")
+	}
+	if ok, err := r.TrySend(make([]byte, r.MaxMessage())); !ok || err != nil {
+		t.Fatalf("TrySend once the consumer passed the end = %v, %v", ok, err)
+	}
+	if m, _, _ := r.TryRecv(nil); len(m) != r.MaxMessage() {
+		t.Fatalf("TryRecv got %d bytes", len(m))
+	}
+	if err := r.Send(context.Background(), make([]byte, r.MaxMessage()+1)); !errors.Is(err, ring.ErrTooLarge) {
+		t.Fatalf("Send of MaxMessage+1 = %v, want ErrTooLarge", err)
+	}
+	if _, err := r.Reserve(context.Background(), -1); !errors.Is(err, ring.ErrTooLarge) {
+		t.Fatalf("Reserve(-1) = %v, want ErrTooLarge", err)
+	}
+	// Waiting on empty ends with the context.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	go func() { time.Sleep(5 * time.Millisecond); cancel2() }()
+	if _, err := r.Recv(ctx2, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Recv on empty, cancelled = %v, want context.Canceled", err)
+	}
+	// And the ring still works.
+	if err := r.Send(context.Background(), []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := r.Recv(context.Background(), nil); string(m) != "after" {
+		t.Fatalf("got %q", m)
+	}
+}
+
+func TestSPSCClose(t *testing.T) {
+	seg := newSeg(t, 1<<16)
+	r, err := ring.NewSPSC(seg, "r", 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, m := range []string{"a", "b", "c"} {
+		if err := r.Send(ctx, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	r.Close()
+	if err := r.Send(ctx, []byte("d")); !errors.Is(err, ring.ErrClosed) {
+		t.Fatalf("Send after Close = %v, want ErrClosed", err)
+	}
+	if ok, err := r.TrySend([]byte("d")); ok || !errors.Is(err, ring.ErrClosed) {
+		t.Fatalf("TrySend after Close = %v, %v", ok, err)
+	}
+	for _, want := range []string{"a", "b", "c"} {
+		if m, err := r.Recv(ctx, nil); err != nil || string(m) != want {
+			t.Fatalf("Recv after Close = %q, %v; want %q", m, err, want)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := r.Recv(ctx, nil); !errors.Is(err, ring.ErrClosed) {
+			t.Fatalf("Recv of a drained closed ring = %v, want ErrClosed", err)
+		}
+		if _, _, err := r.TryRecv(nil); !errors.Is(err, ring.ErrClosed) {
+			t.Fatalf("TryRecv of a drained closed ring = %v, want ErrClosed", err)
+		}
+	}
+}
+
+func TestSPSCMisuse(t *testing.T) {
+	seg := newSeg(t, 1<<16)
+	r, _ := ring.NewSPSC(seg, "r", 1024)
+	mustPanic(t, "Commit without Reserve", func() { r.Commit(0) })
+	mustPanic(t, "Release without Peek", func() { r.Release() })
+	if _, err := r.Reserve(context.Background(), 10); err != nil {
+		t.Fatal(err)
+	}
+	mustPanic(t, "Commit(11) of a 10-byte reservation", func() { r.Commit(11) })
+	mustPanic(t, "Reserve with a reservation pending", func() { r.Reserve(context.Background(), 1) })
+	if _, err := ring.NewSPSC(seg, "bad", 0); err == nil {
+		t.Fatal("NewSPSC with capacity 0 succeeded")
+	}
+	if _, err := ring.OpenSPSC(seg, "nope"); !errors.Is(err, shm.ErrNotExist) {
+		t.Fatalf("OpenSPSC of a missing name = %v", err)
+	}
+	if _, err := ring.OpenQueue(seg, "r"); !errors.Is(err, shm.ErrWrongKind) {
+		t.Fatalf("OpenQueue of an SPSC ring = %v, want ErrWrongKind", err)
+	}
+}
+
+func mustPanic(t *testing.T, want string, fn func()) {
+	t.Helper()
+	defer func() {
+		t.Helper()
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), want) {
+			t.Fatalf("panic %v, want one containing %q", r, want)
+		}
+	}()
+	fn()
+}
+
+// ---- roles and dead peers, across processes ----
+
+// childRole acts on the ring per args: "send N" sends N messages and then
+// raises flag a and blocks; "recv" receives one message, raises flag a and
+// blocks; "try-send" reports (in flag b) whether sending failed with ErrBusy.
+var childRole = spawn.Register("TestSPSCRoles", func(ctx context.Context, c *spawn.Child) error {
+	seg := c.Segments()[0]
+	r, err := ring.OpenSPSC(seg, "r")
+	if err != nil {
+		return err
+	}
+	f, err := openFlags(seg)
+	if err != nil {
+		return err
+	}
+	switch c.Args()[0] {
+	case "send":
+		n, _ := strconv.Atoi(c.Args()[1])
+		for i := 0; i < n; i++ {
+			if err := r.Send(ctx, []byte(fmt.Sprintf("m%d", i))); err != nil {
+				return err
+			}
+		}
+	case "recv":
+		if _, err := r.Recv(ctx, nil); err != nil {
+			return err
+		}
+	case "try-send":
+		if err := r.Send(ctx, []byte("x")); errors.Is(err, ring.ErrBusy) {
+			atomic.StoreUint32(&f.b, 1)
+			return nil
+		}
+		return fmt.Errorf("Send by a second producer = %v, want ErrBusy", err)
+	}
+	atomic.StoreUint32(&f.a, 1)
+	<-ctx.Done()
+	return nil
+})
+
+func TestSPSCRoles(t *testing.T) {
+	seg := newSeg(t, 1<<20)
+	r, err := ring.NewSPSC(seg, "r", 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFlags(t, seg)
+	producer := start(t, childRole, seg, "send", "3")
+	testutil.WaitFor(t, testutil.Timeout, "the producer to send", func() bool { return atomic.LoadUint32(&f.a) == 1 })
+
+	// A second live producer is refused.
+	wait(t, start(t, childRole, seg, "try-send"))
+	if atomic.LoadUint32(&f.b) != 1 {
+		t.Fatal("second producer not refused")
+	}
+	if err := r.Send(context.Background(), []byte("from the parent")); !errors.Is(err, ring.ErrBusy) {
+		t.Fatalf("Send from the parent while the child produces = %v, want ErrBusy", err)
+	}
+
+	// The producer dies: its messages are still received, then the wait
+	// for more reports the death.
+	producer.Kill()
+	producer.Wait()
+	for i := 0; i < 3; i++ {
+		if m, err := r.Recv(context.Background(), nil); err != nil || string(m) != fmt.Sprintf("m%d", i) {
+			t.Fatalf("message %d = %q, %v", i, m, err)
+		}
+	}
+	_, err = r.Recv(context.Background(), nil)
+	if !errors.Is(err, ring.ErrPeerDied) || !strings.Contains(err.Error(), strconv.Itoa(producer.Pid())) {
+		t.Fatalf("Recv after the producer died = %v, want ErrPeerDied naming pid %d", err, producer.Pid())
+	}
+	// Another process may take over the dead producer's role.
+	atomic.StoreUint32(&f.a, 0)
+	p2 := start(t, childRole, seg, "send", "1")
+	defer func() { p2.Kill(); p2.Wait() }()
+	if m, err := r.Recv(context.Background(), nil); err != nil || string(m) != "m0" {
+		t.Fatalf("Recv from the new producer = %q, %v", m, err)
+	}
+}
+
+func TestSPSCConsumerDies(t *testing.T) {
+	seg := newSeg(t, 1<<20)
+	r, err := ring.NewSPSC(seg, "r", 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFlags(t, seg)
+	// Fill the ring, so that the next Send waits for the consumer.
+	for {
+		ok, err := r.TrySend([]byte("0123456789"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+	}
+	consumer := start(t, childRole, seg, "recv")
+	testutil.WaitFor(t, testutil.Timeout, "the consumer to receive", func() bool { return atomic.LoadUint32(&f.a) == 1 })
+	if err := r.Send(context.Background(), []byte("fits now")); err != nil {
+		t.Fatal(err)
+	}
+	consumer.Kill()
+	consumer.Wait()
+	if err := r.Send(context.Background(), []byte("no room, nobody reads")); !errors.Is(err, ring.ErrPeerDied) {
+		t.Fatalf("Send to a dead consumer = %v, want ErrPeerDied", err)
+	}
+	// A new consumer takes over and finds the messages (one was received
+	// by the dead consumer and released: it is not received again).
+	if m, err := r.Recv(context.Background(), nil); err != nil || string(m) != "0123456789" {
+		t.Fatalf("Recv by a new consumer = %q, %v", m, err)
+	}
+}
+
+// ---- corruption ----
+
+func TestSPSCCorrupt(t *testing.T) {
+	seg := newSeg(t, 1<<16)
+	r, err := ring.NewSPSC(seg, "r", 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := seg.Lookup("r", shm.KindSPSC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := mem[ring.SPSCHeaderSize:]
+	for _, tc := range []struct {
+		name string
+		hdr  uint64
+		want string
+	}{
+		{"uncommitted bits", 5, "is not a record header"},
+		{"unknown flag", 1<<32 | 1<<40, "is not a record header"},
+		{"other lap", 1<<32 | 3<<48, "belongs to another lap"},
+		{"too long", 1<<32 | 1000, "a 1000-byte record"},
+		{"past the end", 1<<32 | 241, "a 241-byte record"},
+		{"skip with length", 1<<32 | 1<<33 | 8, "malformed skip record"},
+	} {
+		binary.NativeEndian.PutUint64(data, tc.hdr)
+		_, err := r.Recv(context.Background(), nil)
+		if !errors.Is(err, shm.ErrCorrupt) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Recv = %v, want ErrCorrupt saying %q", tc.name, err, tc.want)
+		}
+	}
+	// A damaged ring header is refused at open.
+	binary.NativeEndian.PutUint64(mem[8:], 100) // capacity not a power of two
+	if _, err := ring.OpenSPSC(seg, "r"); !errors.Is(err, shm.ErrCorrupt) || !strings.Contains(err.Error(), "capacity") {
+		t.Fatalf("OpenSPSC of a damaged header = %v", err)
+	}
+}

@@ -1,0 +1,141 @@
+package ring
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmkit/shmkit/internal/futex"
+	"github.com/shmkit/shmkit/internal/robust"
+	"github.com/shmkit/shmkit/internal/spin"
+)
+
+// checkPeriod bounds how long a waiter sleeps before it checks on the other
+// side (a dead peer, an abandoned slot).
+const checkPeriod = robust.CheckPeriod
+
+// sleeper is a pair of words in shared memory for the wait protocol:
+//
+//	seq   the futex word; a waker increments it before waking
+//	flag  nonzero when a waiter may be asleep; set by waiters, cleared by
+//	      the waker
+//
+// A waiter (wait):
+//
+//	W1. loads seq;
+//	W2. stores flag = 1;
+//	W3. re-checks its condition, returning if it now holds;
+//	W4. sleeps on seq while it still holds the value loaded in W1.
+//
+// The other side (wake), after publishing with a sequentially consistent
+// store P:
+//
+//	K1. loads flag; if 0, returns: no system call;
+//	K2. swaps flag to 0; if it was 1, increments seq and wakes every
+//	    sleeper.
+//
+// P precedes K1 and W2 precedes W3 in the total order of sequentially
+// consistent operations, so either W3 sees P, or K1 sees W2 and the
+// increment of seq makes W4 return (Dekker's argument). Because the waker
+// clears the flag, a waiter that dies asleep costs at most one wake system
+// call, not one per message forever.
+type sleeper struct {
+	seq  *uint32
+	flag *uint32
+}
+
+// wake wakes the waiters, if any are recorded. Call it after publishing.
+func (s sleeper) wake() {
+	// K1. Acquire: pairs with W2.
+	if atomic.LoadUint32(s.flag) != 0 {
+		s.wakeSlow()
+	}
+}
+
+func (s sleeper) wakeSlow() {
+	// K2.
+	if atomic.SwapUint32(s.flag, 0) != 0 {
+		atomic.AddUint32(s.seq, 1)
+		futex.WakeAll(s.seq)
+	}
+}
+
+// waitOpts describes one wait.
+type waitOpts struct {
+	budget *spin.Budget
+	busy   bool // spin until ready, never sleep
+	// ready reports whether the wait is over. It must be cheap: it runs on
+	// every poll.
+	ready func() bool
+	// check runs after every checkPeriod of sleeping; a non-nil error ends
+	// the wait with that error. It may repair shared state (recover a slot
+	// whose writer died) and return nil.
+	check func() error
+}
+
+// wait blocks until o.ready() holds (nil), ctx ends (ctx.Err()), or o.check
+// reports an error. It spins for the budget's polls first, then follows the
+// W1–W4 protocol above.
+func (s sleeper) wait(ctx context.Context, o waitOpts) error {
+	if o.busy {
+		return busyWait(ctx, o)
+	}
+	if n := o.budget.Polls(); n > 0 {
+		for i := 0; i < n; i++ {
+			if o.ready() {
+				o.budget.Success()
+				return nil
+			}
+			spin.Pause()
+		}
+		o.budget.Failure()
+	}
+	var slept time.Time
+	for {
+		if o.ready() {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if o.check != nil {
+			if slept.IsZero() {
+				slept = time.Now()
+			} else if time.Since(slept) >= checkPeriod {
+				if err := o.check(); err != nil {
+					return err
+				}
+				slept = time.Now()
+			}
+		}
+		seq := atomic.LoadUint32(s.seq) // W1
+		atomic.StoreUint32(s.flag, 1)   // W2
+		if o.ready() {                  // W3
+			return nil
+		}
+		if err := futex.WaitContext(ctx, s.seq, seq, checkPeriod); err != nil { // W4
+			return err
+		}
+	}
+}
+
+func busyWait(ctx context.Context, o waitOpts) error {
+	last := time.Now()
+	for i := 0; ; i++ {
+		if o.ready() {
+			return nil
+		}
+		spin.Pause()
+		if i%1024 == 1023 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if o.check != nil && time.Since(last) >= checkPeriod {
+				if err := o.check(); err != nil {
+					return err
+				}
+				last = time.Now()
+			}
+		}
+	}
+}
