@@ -169,6 +169,19 @@ var ne = binary.NativeEndian
 // loadWords fills dst from the 8-byte-aligned words at src, one atomic load
 // per word. src holds len(dst) rounded up to whole words.
 func loadWords(dst []byte, src unsafe.Pointer) {
+	d := unsafe.Pointer(unsafe.SliceData(dst))
+	if uintptr(d)%8 != 0 || len(dst)%8 != 0 {
+		loadBytes(dst, src)
+		return
+	}
+	// The common case, a T aligned to 8: whole words, no byte shuffling.
+	for i := 0; i < len(dst); i += 8 {
+		*(*uint64)(unsafe.Add(d, i)) = atomic.LoadUint64((*uint64)(unsafe.Add(src, i)))
+	}
+}
+
+// loadBytes is loadWords for a dst of any alignment and length.
+func loadBytes(dst []byte, src unsafe.Pointer) {
 	i := 0
 	for ; i+8 <= len(dst); i += 8 {
 		ne.PutUint64(dst[i:], atomic.LoadUint64((*uint64)(unsafe.Add(src, i))))
