@@ -622,13 +622,22 @@ func TestLocker(t *testing.T) {
 	if got := v.Load(); got != makeRecord(1) { // does not wait for the lock
 		t.Fatalf("Load = %+v", got)
 	}
+	stored := make(chan struct{})
+	go func() { v.Store(makeRecord(2)); close(stored) }()
+	// Store waits for the lock: once it sleeps, the lock word's waiter bit
+	// (bit 63) is set, and the value has not changed. (Nothing else has
+	// waited for this lock yet: the bit stays set once a waiter sets it.)
+	mem, _ := objectAt(t, seg, "v")
+	word := (*uint64)(unsafe.Pointer(&mem[value.OffLock]))
+	testutil.WaitFor(t, testutil.Timeout, "Store to wait for the lock", func() bool { return atomic.LoadUint64(word)>>63 == 1 })
+	if got := v.Load(); got != makeRecord(1) {
+		t.Fatalf("Load = %+v while Store waits for the lock", got)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
 	if err := m.LockContext(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("LockContext while the child holds the lock = %v", err)
 	}
-	stored := make(chan struct{})
-	go func() { v.Store(makeRecord(2)); close(stored) }()
 	atomic.StoreUint32(&sh.flag, 2)
 	<-stored // returns once the child unlocks
 	waitAll(t, p)
