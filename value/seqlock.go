@@ -175,6 +175,7 @@ func loadWords(dst []byte, src unsafe.Pointer) {
 		return
 	}
 	// The common case, a T aligned to 8: whole words, no byte shuffling.
+	// Each load is ordered between the caller's two sequence loads (R1, R3).
 	for i := 0; i < len(dst); i += 8 {
 		*(*uint64)(unsafe.Add(d, i)) = atomic.LoadUint64((*uint64)(unsafe.Add(src, i)))
 	}
@@ -183,6 +184,7 @@ func loadWords(dst []byte, src unsafe.Pointer) {
 // loadBytes is loadWords for a dst of any alignment and length.
 func loadBytes(dst []byte, src unsafe.Pointer) {
 	i := 0
+	// Ordered as in loadWords.
 	for ; i+8 <= len(dst); i += 8 {
 		ne.PutUint64(dst[i:], atomic.LoadUint64((*uint64)(unsafe.Add(src, i))))
 	}
@@ -197,6 +199,8 @@ func loadBytes(dst []byte, src unsafe.Pointer) {
 // store per word; the bytes of the last word beyond src are zeroed.
 func storeWords(dst unsafe.Pointer, src []byte) {
 	i := 0
+	// Each store is ordered after the sequence store that began the step
+	// (W1, W2) and before the one that ends it.
 	for ; i+8 <= len(src); i += 8 {
 		atomic.StoreUint64((*uint64)(unsafe.Add(dst, i)), ne.Uint64(src[i:]))
 	}
@@ -210,6 +214,8 @@ func storeWords(dst unsafe.Pointer, src []byte) {
 // copyWords copies n bytes, a multiple of 8, between two slots, word by
 // word with atomic loads and stores.
 func copyWords(dst, src unsafe.Pointer, n uintptr) {
+	// Loads of the complete slot, stores into the torn one, both before
+	// repair's sequence store publishes the result.
 	for i := uintptr(0); i < n; i += 8 {
 		atomic.StoreUint64((*uint64)(unsafe.Add(dst, i)), atomic.LoadUint64((*uint64)(unsafe.Add(src, i))))
 	}

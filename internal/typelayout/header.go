@@ -80,9 +80,10 @@ func Faultf(field string, off int64, format string, args ...any) *Fault {
 }
 
 // Read decodes the header at the start of mem (an object returned by
-// shm.Segment.Lookup) and checks what does not depend on the object's
-// form, in the order: length, alignment, size, checksum. The caller checks
-// the form first (Read returns it even on a fault) and its own bounds after.
+// shm.Segment.Lookup), failing only if mem is too short to hold one. The
+// caller then validates, in this order: the form (its package's), the type
+// fields (CheckType), its own bounds, the checksum (CheckSum); and last
+// compares the type (Layout.Match).
 //
 // The header is never written after the object is published, so plain
 // loads suffice; a peer scribbling on it is caught by the checks.
