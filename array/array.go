@@ -101,21 +101,7 @@ func Open[T any](seg *shm.Segment, name string) (*Array[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	h, f := typelayout.Read(mem)
-	if f == nil && h.Form != formArray {
-		f = typelayout.Faultf("form", typelayout.OffForm, "form %d is not one this build knows", h.Form)
-	}
-	if f == nil {
-		f = h.CheckType()
-	}
-	if f == nil {
-		if need, ok := objectSize(h.Size, h.Count); !ok || need > len(mem) {
-			f = typelayout.Faultf("count", typelayout.OffCount, "%d elements of %d bytes do not fit in the %d-byte object", h.Count, h.Size, len(mem))
-		}
-	}
-	if f == nil {
-		f = typelayout.CheckSum(mem, h)
-	}
+	h, f := typelayout.Check(mem, func(form uint32) bool { return form == formArray }, bounds)
 	if f != nil {
 		return nil, f.Report(op, seg, name)
 	}
@@ -123,6 +109,15 @@ func Open[T any](seg *shm.Segment, name string) (*Array[T], error) {
 		return nil, &shm.Error{Op: op, Segment: seg.Name(), Object: name, Offset: -1, Err: err}
 	}
 	return newArray[T](seg, name, mem, int(h.Count), l) // objectSize bounds Count
+}
+
+// bounds checks that an array object's header describes elements that fit
+// in the object's size bytes.
+func bounds(h typelayout.Header, size int) *typelayout.Fault {
+	if need, ok := objectSize(h.Size, h.Count); !ok || need > size {
+		return typelayout.Faultf("count", typelayout.OffCount, "%d elements of %d bytes do not fit in the %d-byte object", h.Count, h.Size, size)
+	}
+	return nil
 }
 
 // objectSize returns the size of an array object of count elements of size

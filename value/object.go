@@ -120,24 +120,7 @@ func open(seg *shm.Segment, name string, form uint32, l *typelayout.Layout) ([]b
 	if err != nil {
 		return nil, err
 	}
-	h, f := typelayout.Read(mem)
-	if f == nil && formName(h.Form) == "" {
-		f = typelayout.Faultf("form", typelayout.OffForm, "form %d is not one this build knows", h.Form)
-	}
-	if f == nil {
-		f = h.CheckType()
-	}
-	if f == nil && h.Count != 1 {
-		f = typelayout.Faultf("count", typelayout.OffCount, "count %d, a value holds 1", h.Count)
-	}
-	if f == nil {
-		if need, ok := objectSize(h.Size); !ok || need > len(mem) {
-			f = typelayout.Faultf("size", typelayout.OffSize, "a %d-byte value does not fit in the %d-byte object", h.Size, len(mem))
-		}
-	}
-	if f == nil {
-		f = typelayout.CheckSum(mem, h)
-	}
+	h, f := typelayout.Check(mem, func(form uint32) bool { return formName(form) != "" }, bounds)
 	if f != nil {
 		return nil, f.Report(op, seg, name)
 	}
@@ -149,6 +132,18 @@ func open(seg *shm.Segment, name string, form uint32, l *typelayout.Layout) ([]b
 		return nil, &shm.Error{Op: op, Segment: seg.Name(), Object: name, Offset: -1, Err: err}
 	}
 	return mem, nil
+}
+
+// bounds checks that a value object's header describes one value that fits
+// in the object's size bytes.
+func bounds(h typelayout.Header, size int) *typelayout.Fault {
+	if h.Count != 1 {
+		return typelayout.Faultf("count", typelayout.OffCount, "count %d, a value holds 1", h.Count)
+	}
+	if need, ok := objectSize(h.Size); !ok || need > size {
+		return typelayout.Faultf("size", typelayout.OffSize, "a %d-byte value does not fit in the %d-byte object", h.Size, size)
+	}
+	return nil
 }
 
 // objectName is how panic messages name the object.

@@ -80,10 +80,8 @@ func Faultf(field string, off int64, format string, args ...any) *Fault {
 }
 
 // Read decodes the header at the start of mem (an object returned by
-// shm.Segment.Lookup), failing only if mem is too short to hold one. The
-// caller then validates, in this order: the form (its package's), the type
-// fields (CheckType), its own bounds, the checksum (CheckSum); and last
-// compares the type (Layout.Match).
+// shm.Segment.Lookup), failing only if mem is too short to hold one; Check
+// validates it.
 //
 // The header is never written after the object is published, so plain
 // loads suffice; a peer scribbling on it is caught by the checks.
@@ -100,6 +98,28 @@ func Read(mem []byte) (Header, *Fault) {
 	h.Fingerprint = ne.Uint64(b[OffFingerprint:])
 	h.Check = ne.Uint64(b[OffCheck:])
 	return h, nil
+}
+
+// Check reads and validates the header at the start of mem, in the order
+// that reports the most specific fault: the form (knownForm), the type
+// fields (CheckType), the bounds of the object's contents (bounds, given
+// the header and the object's size in bytes), and the checksum. The
+// caller compares the type afterwards (Layout.Match).
+func Check(mem []byte, knownForm func(form uint32) bool, bounds func(h Header, objectSize int) *Fault) (Header, *Fault) {
+	h, f := Read(mem)
+	if f == nil && !knownForm(h.Form) {
+		f = Faultf("form", OffForm, "form %d is not one this build knows", h.Form)
+	}
+	if f == nil {
+		f = h.CheckType()
+	}
+	if f == nil {
+		f = bounds(h, len(mem))
+	}
+	if f == nil {
+		f = CheckSum(mem, h)
+	}
+	return h, f
 }
 
 // CheckType checks the alignment and size fields: Go types have an

@@ -374,3 +374,54 @@ func TestMatch(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckOrder: Check reports the first fault in the order form, type
+// fields, bounds, checksum, whatever else is also wrong.
+func TestCheckOrder(t *testing.T) {
+	l, err := Of[Pair]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid := make([]byte, HeaderSize)
+	Put(valid, l.Header(7, 3))
+	known := func(form uint32) bool { return form == 7 }
+	bounds := func(h Header, size int) *Fault {
+		if h.Count*h.Size > uint64(size) {
+			return Faultf("count", OffCount, "too many")
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		name   string
+		mutate func(b []byte)
+		field  string
+	}{
+		{"valid", func([]byte) {}, ""},
+		{"form and the rest", func(b []byte) {
+			ne.PutUint32(b[OffForm:], 8)
+			ne.PutUint32(b[OffAlign:], 3)
+			ne.PutUint64(b[OffCount:], 1000)
+		}, "form"},
+		{"align and the rest", func(b []byte) {
+			ne.PutUint32(b[OffAlign:], 3)
+			ne.PutUint64(b[OffCount:], 1000)
+		}, "align"},
+		{"bounds and checksum", func(b []byte) { ne.PutUint64(b[OffCount:], 1000) }, "count"},
+		{"checksum only", func(b []byte) { ne.PutUint64(b[OffCount:], 2) }, "check"},
+		{"short", nil, ""},
+	} {
+		b := append([]byte(nil), valid...)
+		if c.mutate == nil {
+			b = b[:HeaderSize-8]
+		} else {
+			c.mutate(b)
+		}
+		_, f := Check(b, known, bounds)
+		switch {
+		case c.name == "valid" && f != nil:
+			t.Errorf("%s: %v", c.name, f.Err)
+		case c.name != "valid" && (f == nil || f.Field != c.field || !errors.Is(f.Err, shm.ErrCorrupt)):
+			t.Errorf("%s: fault %+v, want one in field %q", c.name, f, c.field)
+		}
+	}
+}
