@@ -42,12 +42,17 @@ import (
 // Memory order. Every access to the sequence and to the slots is a Go
 // atomic operation, which is sequentially consistent, so the argument of
 // Boehm ("Can seqlocks get along with programming language memory
-// models?", 2012) needs no fences: if any word load of R2 saw a store of
-// W1 (or W2), that store follows W1's sequence store in the single total
-// order, so R3 sees at least s+1 (or s+2, hence above s+2 for a reader in
-// phase 2 that began before it) and the reader retries. Plain loads of the
-// slots would be a data race, which the compiler may assume absent: it
-// could, for one, load a word twice and see two values.
+// models?", 2012) needs no fences. If a word load of R2 saw a store of the
+// slot it reads, that store follows, in the single total order of atomics,
+// the sequence store that began its step (W1 for slot 0, W2 for slot 1),
+// so R3 sees that sequence or a later one: the reader in phase 0 or 1 sees
+// a change, and the reader of slot 0 in phase 2, whose slot is next
+// written by the following write's W1, sees at least s+3. Either way it
+// retries. Plain loads of the slots would be a data race, which the
+// compiler may assume absent: it could, for one, load a word twice and see
+// two values. The writer's slot stores are atomic for the same reason, and
+// because on arm64 a store-release (Go's atomic store) is what keeps them
+// after the sequence store that precedes them.
 
 // seqTries bounds the lock-free read attempts of loadSeq before it reads
 // under the lock instead. A read fails only when a write step that touches
