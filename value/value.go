@@ -35,7 +35,7 @@ type Value[T any] struct {
 	slot0  unsafe.Pointer // the word (word modes), or slot 0
 	slot1  unsafe.Pointer // slot 1 (modeSeq)
 	mu     *lock.Mutex    // the value's lock, inside its object
-	buf    *T             // Update's working copy; used only under mu
+	bufs   sync.Pool      // of *T: Update's working copies
 
 	fallbacks atomic.Uint64 // reads that fell back to the lock, for tests
 }
@@ -93,8 +93,8 @@ func newValue[T any](seg *shm.Segment, name string, mem []byte, l *typelayout.La
 		seq:    layout.U64(mem, offSeq),
 		slot0:  unsafe.Pointer(&mem[offData]),
 		mu:     mu,
-		buf:    new(T),
 	}
+	v.bufs.New = func() any { return new(T) }
 	if v.mode == modeSeq {
 		v.slot1 = unsafe.Pointer(&mem[offData+stride])
 	}
@@ -164,9 +164,14 @@ func (v *Value[T]) store(x *T) {
 // is not reentrant). A process killed while in fn leaves the value as it
 // was, and its lock to be taken over by the next locker.
 func (v *Value[T]) Update(fn func(*T)) {
+	// The copy comes from a pool, not from a field of the handle, so that
+	// goroutines that take turns on the lock share no Go memory: the race
+	// detector cannot see the lock's synchronisation, which happens in
+	// shared memory.
+	x := v.bufs.Get().(*T)
+	defer v.bufs.Put(x)
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	x := v.buf
 	if v.mode == modeSeq {
 		v.loadHeld(bytesOf(x, v.size))
 	} else {
