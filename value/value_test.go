@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -643,6 +644,35 @@ func TestLocker(t *testing.T) {
 	waitAll(t, p)
 	if got := v.Load(); got != makeRecord(2) {
 		t.Fatalf("Load = %+v after Store", got)
+	}
+}
+
+// TestGoroutines: goroutines of one process share a handle, or hold one
+// each, and no Update is lost (the race detector watches this one).
+func TestGoroutines(t *testing.T) {
+	seg := newSeg(t)
+	v, err := value.New[record](seg, "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := value.Open[record](seg, "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := testutil.Size(20_000, 10)
+	var wg sync.WaitGroup
+	for _, h := range []*value.Value[record]{v, v, w} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range n {
+				h.Update(func(r *record) { *r = makeRecord(r.A + 1) })
+			}
+		}()
+	}
+	wg.Wait()
+	if got := v.Load(); got != makeRecord(uint64(3*n)) {
+		t.Fatalf("Load = %+v after 3 goroutines × %d Updates", got, n)
 	}
 }
 
