@@ -259,9 +259,11 @@ func (a *Array[T]) Update(fn func([]T)) {
 //	m := a.Locker().(*lock.Mutex)
 //	err := m.LockContext(ctx) // nil, lock.ErrOwnerDead or ctx.Err()
 //
-// gives the context and owner-death forms. The race detector does not see
-// this lock's synchronisation, which happens in shared memory: Go memory
-// that goroutines of one process guard with it alone may be reported as
-// racing under -race; guard such memory with a sync.Mutex as well. Update takes this lock: do not
+// gives the context and owner-death forms. Update takes this lock: do not
 // call it while holding the lock. At, Set and Slice do not take it.
+//
+// The race detector does not see this lock's synchronisation, which
+// happens in shared memory: Go memory that goroutines of one process guard
+// with it alone may be reported as racing under -race; guard such memory
+// with a sync.Mutex as well.
 func (a *Array[T]) Locker() sync.Locker { return a.mu }

@@ -188,11 +188,13 @@ func (v *Value[T]) Update(fn func(*T)) {
 //	m := v.Locker().(*lock.Mutex)
 //	err := m.LockContext(ctx) // nil, lock.ErrOwnerDead or ctx.Err()
 //
-// gives the context and owner-death forms. The race detector does not see
-// this lock's synchronisation, which happens in shared memory: Go memory
-// that goroutines of one process guard with it alone may be reported as
-// racing under -race; guard such memory with a sync.Mutex as well. Store and Update take this lock:
-// do not call them while holding it. Load does not.
+// gives the context and owner-death forms. Store and Update take this
+// lock: do not call them while holding it. Load does not.
+//
+// The race detector does not see this lock's synchronisation, which
+// happens in shared memory: Go memory that goroutines of one process guard
+// with it alone may be reported as racing under -race; guard such memory
+// with a sync.Mutex as well.
 func (v *Value[T]) Locker() sync.Locker {
 	return v.mu
 }
