@@ -168,8 +168,7 @@ func (v *Value[T]) Update(fn func(*T)) {
 	// goroutines that take turns on the lock share no Go memory: the race
 	// detector cannot see the lock's synchronisation, which happens in
 	// shared memory.
-	x := v.bufs.Get().(*T)
-	defer v.bufs.Put(x)
+	x := v.bufs.Get().(*T) // back in the pool unless fn panics
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.mode == modeSeq {
@@ -179,6 +178,7 @@ func (v *Value[T]) Update(fn func(*T)) {
 	}
 	fn(x)
 	v.store(x)
+	v.bufs.Put(x)
 }
 
 // Locker returns the value's lock, Python's get_lock(): hold it to make
