@@ -113,12 +113,13 @@
 // peer writing it without the lock) costs a reader time, never a hang.
 //
 // The lock was the alternative for large values: Load taking the lock and
-// copying. Measured with a 32-byte T on a 2-core x86-64 machine, the
-// seqlock's Load takes 7 ns alone against 18 ns for the lock; 21 ns against
-// 174 ns while another process stores continuously; 8 ns against 59 ns
-// while another process loads continuously, since seqlock readers write
-// nothing shared. A Store costs more (73 ns for 32 bytes: two slots, each
-// word an atomic store), which a value read more often than written repays.
+// copying. Measured with a 32-byte T on a 2-core x86-64 machine (medians
+// of 5 runs), the seqlock's Load takes 8 ns alone against 18 ns for the
+// lock; 31 ns against 174 ns while another process stores continuously;
+// 10 ns against 103 ns while another process loads continuously, since
+// seqlock readers write nothing shared. A Store costs more (74 ns for 32
+// bytes: two slots, each word an atomic store), which a value read more
+// often than written repays. docs/design.md has the details.
 //
 // # Crash behaviour
 //
