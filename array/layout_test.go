@@ -1,0 +1,39 @@
+package array
+
+import (
+	"math"
+	"testing"
+
+	"github.com/shmkit/shmkit/internal/layout"
+)
+
+// TestLayoutOffsets keeps the offset constants in agreement with the struct
+// that documents them.
+func TestLayoutOffsets(t *testing.T) {
+	if got := layout.Offset(object{}, "Lock"); got != offLock {
+		t.Errorf("object.Lock at %d, constant says %d", got, offLock)
+	}
+	if got := layout.Offset(object{}, "Data"); got != offData {
+		t.Errorf("object.Data at %d, constant says %d", got, offData)
+	}
+	if offLock%layout.CacheLine != 0 || offData%layout.CacheLine != 0 {
+		t.Error("the lock word and the elements must each start a cache line")
+	}
+}
+
+func TestObjectSize(t *testing.T) {
+	for _, c := range []struct {
+		size, count uint64
+		want        int
+		ok          bool
+	}{
+		{8, 0, 128, true}, {0, 1 << 62, 128, true}, {8, 10, 208, true}, {3, 5, 143, true},
+		{8, 1 << 61, 0, false}, {1 << 32, 1 << 32, 0, false}, {1, math.MaxInt64 - 128, math.MaxInt64, true},
+		{1, math.MaxInt64 - 127, 0, false}, {math.MaxUint64, 2, 0, false},
+	} {
+		got, ok := objectSize(c.size, c.count)
+		if got != c.want || ok != c.ok {
+			t.Errorf("objectSize(%d, %d) = %d, %v; want %d, %v", c.size, c.count, got, ok, c.want, c.ok)
+		}
+	}
+}
