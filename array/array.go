@@ -262,8 +262,8 @@ func (a *Array[T]) Update(fn func([]T)) {
 // gives the context and owner-death forms. Update takes this lock: do not
 // call it while holding the lock. At, Set and Slice do not take it.
 //
-// The race detector does not see this lock's synchronisation, which
-// happens in shared memory: Go memory that goroutines of one process guard
-// with it alone may be reported as racing under -race; guard such memory
-// with a sync.Mutex as well.
+// Under -race the lock also tells the race detector of the ordering it
+// gives between the goroutines of this process, so Go memory guarded by it
+// alone is not reported as racing; the detector never sees other
+// processes' accesses.
 func (a *Array[T]) Locker() sync.Locker { return a.mu }

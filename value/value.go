@@ -191,10 +191,10 @@ func (v *Value[T]) Update(fn func(*T)) {
 // gives the context and owner-death forms. Store and Update take this
 // lock: do not call them while holding it. Load does not.
 //
-// The race detector does not see this lock's synchronisation, which
-// happens in shared memory: Go memory that goroutines of one process guard
-// with it alone may be reported as racing under -race; guard such memory
-// with a sync.Mutex as well.
+// Under -race the lock also tells the race detector of the ordering it
+// gives between the goroutines of this process, so Go memory guarded by it
+// alone is not reported as racing; the detector never sees other
+// processes' accesses.
 func (v *Value[T]) Locker() sync.Locker {
 	return v.mu
 }

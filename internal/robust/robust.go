@@ -79,7 +79,11 @@ var hiOffset = func() uintptr {
 // It does not take over a lock whose holder has died.
 func (m Mutex) TryLock() bool {
 	// Acquire: on success the holder's writes before its Unlock are visible.
-	return atomic.CompareAndSwapUint64(m.Word, 0, uint64(proc.Self()))
+	if atomic.CompareAndSwapUint64(m.Word, 0, uint64(proc.Self())) {
+		RaceAcquire(m.Word)
+		return true
+	}
+	return false
 }
 
 // Lock takes the lock, blocking until it is free, its holder has died, or ctx
@@ -88,9 +92,14 @@ func (m Mutex) TryLock() bool {
 // is not held.
 func (m Mutex) Lock(ctx context.Context) (ownerDead bool, err error) {
 	if atomic.CompareAndSwapUint64(m.Word, 0, uint64(proc.Self())) {
+		RaceAcquire(m.Word)
 		return false, nil
 	}
-	return m.lockSlow(ctx)
+	ownerDead, err = m.lockSlow(ctx)
+	if err == nil {
+		RaceAcquire(m.Word)
+	}
+	return ownerDead, err
 }
 
 func (m Mutex) lockSlow(ctx context.Context) (bool, error) {
@@ -156,6 +165,7 @@ func (m Mutex) lockSlow(ctx context.Context) (bool, error) {
 // that would otherwise break mutual exclusion silently. Any goroutine of the
 // holding process may unlock, as with sync.Mutex.
 func (m Mutex) Unlock(what string) {
+	RaceRelease(m.Word)
 	// Release: publishes the holder's writes to the next acquirer.
 	if atomic.CompareAndSwapUint64(m.Word, uint64(proc.Self()), 0) {
 		return

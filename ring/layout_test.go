@@ -1,0 +1,58 @@
+package ring
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/shmkit/shmkit/internal/layout"
+)
+
+// TestLayoutOffsets keeps the offset constants in agreement with the structs
+// that document them (and docs/layout.md): a layout change that forgets one
+// fails here.
+func TestLayoutOffsets(t *testing.T) {
+	for _, c := range []struct {
+		v     any
+		field string
+		off   uintptr
+	}{
+		{spscHeader{}, "Magic", offSMagic}, {spscHeader{}, "Capacity", offSCapacity},
+		{spscHeader{}, "Closed", offSClosed}, {spscHeader{}, "Producer", offSProducer},
+		{spscHeader{}, "Consumer", offSConsumer}, {spscHeader{}, "Tail", offSTail},
+		{spscHeader{}, "Sent", offSSent}, {spscHeader{}, "Head", offSHead},
+		{spscHeader{}, "Received", offSReceived}, {spscHeader{}, "DataSeq", offSDataSeq},
+		{spscHeader{}, "DataWait", offSDataWait}, {spscHeader{}, "SpaceSeq", offSSpaceSeq},
+		{spscHeader{}, "SpaceWait", offSSpaceWait},
+		{queueHeader{}, "Magic", offQMagic}, {queueHeader{}, "Slots", offQSlots},
+		{queueHeader{}, "SlotSize", offQSlotSize}, {queueHeader{}, "Stride", offQStride},
+		{queueHeader{}, "Closed", offQClosed}, {queueHeader{}, "EnqueuePos", offQEnqueuePos},
+		{queueHeader{}, "DequeuePos", offQDequeuePos}, {queueHeader{}, "NotEmptySeq", offQNotEmptySeq},
+		{queueHeader{}, "NotEmptyWait", offQNotEmptyWait}, {queueHeader{}, "NotFullSeq", offQNotFullSeq},
+		{queueHeader{}, "NotFullWait", offQNotFullWait}, {queueHeader{}, "Lost", offQLost},
+		{slotHeader{}, "State", offSlotState}, {slotHeader{}, "Detail", offSlotDetail},
+		{slotHeader{}, "Len", offSlotLen},
+		{pipeHeader{}, "Magic", offPMagic}, {pipeHeader{}, "Capacity", offPCapacity},
+		{pipeHeader{}, "End0", offPEnd0}, {pipeHeader{}, "End1", offPEnd1},
+	} {
+		if got := layout.Offset(c.v, c.field); got != c.off {
+			t.Errorf("%T.%s at %d, constant says %d", c.v, c.field, got, c.off)
+		}
+	}
+	for _, c := range []struct {
+		v    any
+		size uintptr
+	}{
+		{spscHeader{}, spscHeaderSize}, {queueHeader{}, queueHeaderSize},
+		{slotHeader{}, slotHeaderLen}, {pipeHeader{}, pipeHeaderSize},
+	} {
+		if s := reflect.TypeOf(c.v).Size(); s != c.size {
+			t.Errorf("%T is %d bytes, constant says %d", c.v, s, c.size)
+		}
+	}
+	// Independently written words on their own cache lines.
+	for _, off := range []int{offSTail, offSHead, offSDataSeq, offSSpaceSeq, offQEnqueuePos, offQDequeuePos, offQNotEmptySeq, offQNotFullSeq} {
+		if off%layout.CacheLine != 0 {
+			t.Errorf("offset %d does not start a cache line", off)
+		}
+	}
+}
