@@ -62,13 +62,13 @@ func RoundTrip(b *testing.B, p Pinger) *Histogram {
 const (
 	Atomic = "atomic" // two processes busy-polling one shared word: the floor for spinning
 	Futex  = "futex"  // two processes sleeping on one shared futex word: the floor for blocking
-	Pipe   = "pipe"   // os.Pipe pair between two processes
+	OSPipe = "ospipe" // os.Pipe pair between two processes
 	Unix   = "unix"   // unix stream socketpair between two processes
 	Chan   = "chan"   // unbuffered Go channels between two goroutines of one process
 )
 
 // Baselines lists the round-trip baselines in the order benchmarks run them.
-var Baselines = []string{Atomic, Futex, Pipe, Unix, Chan}
+var Baselines = []string{Atomic, Futex, OSPipe, Unix, Chan}
 
 // StartBaseline starts the peer of a baseline round trip carrying size-byte
 // messages (the atomic and futex baselines carry a turn number, not bytes).
@@ -76,7 +76,7 @@ func StartBaseline(name string, size int) (Pinger, error) {
 	switch name {
 	case Atomic, Futex:
 		return startWord(name == Futex)
-	case Pipe:
+	case OSPipe:
 		return startPipe(size)
 	case Unix:
 		return startUnix(size)

@@ -4,10 +4,12 @@
 // Spinning pays off only when the other side will act within about the cost
 // of a sleep and a wake (a few microseconds), and it is harmful when the two
 // processes share a CPU: the spinner then delays the very process it waits
-// for. So a Spinner spins for at most its current budget, then tells the
-// caller to sleep, and it adapts the budget per handle: spins that end in
-// success double it (up to Max), spins that end in a sleep halve it (down to
-// Min). On a machine with one CPU available it never spins.
+// for. So a Budget spins for at most its current number of polls, then tells
+// the caller to sleep, and it adapts per handle: a spin that ends in success
+// doubles the budget (up to Max), one that ends in a sleep halves it, down to
+// zero. At zero the caller sleeps at once, except that every ProbeEvery-th
+// wait probes with Min polls, so that a handle notices when spinning starts
+// to pay again. On a machine with one CPU available it never spins.
 package spin
 
 import (
@@ -15,19 +17,22 @@ import (
 	"sync/atomic"
 )
 
-// Budget bounds, in polls. One poll is a check of the caller's condition
-// followed by a short CPU pause (Pause), about 0.1 to 0.5 µs.
+// Budget bounds, in polls. A poll is a check of the caller's condition and
+// one CPU pause (Pause): from about 10 ns to 50 ns, depending on the CPU.
 const (
-	Min     = 4
-	Max     = 256
-	initial = 64
+	Min        = 16
+	Max        = 1024
+	initial    = 128
+	ProbeEvery = 32
 )
 
 // Budget is the adaptive spin budget kept in a handle (not in shared memory:
 // it describes this process's experience). Its zero value is ready to use.
 // It is safe for concurrent use.
 type Budget struct {
-	n atomic.Int32
+	n     atomic.Int32 // polls; 0 means initial until first adjusted, then see stale
+	set   atomic.Bool  // n has been adjusted at least once
+	waits atomic.Uint32
 }
 
 // multiCPU is true when spinning can help: another CPU can run the side we
@@ -39,9 +44,12 @@ func (b *Budget) Polls() int {
 	if !multiCPU || runtime.GOMAXPROCS(0) == 1 {
 		return 0
 	}
-	n := int(b.n.Load())
-	if n == 0 {
+	if !b.set.Load() {
 		return initial
+	}
+	n := int(b.n.Load())
+	if n == 0 && b.waits.Add(1)%ProbeEvery == 0 {
+		return Min
 	}
 	return n
 }
@@ -49,31 +57,29 @@ func (b *Budget) Polls() int {
 // Success records that a spin ended with the condition met.
 func (b *Budget) Success() {
 	n := b.n.Load()
-	if n == 0 {
+	if !b.set.Load() {
 		n = initial
 	}
-	if n < Max {
-		b.n.Store(min(n*2, Max))
-	}
+	b.n.Store(min(max(n*2, Min), Max))
+	b.set.Store(true)
 }
 
 // Failure records that a spin ended in a sleep.
 func (b *Budget) Failure() {
 	n := b.n.Load()
-	if n == 0 {
+	if !b.set.Load() {
 		n = initial
 	}
-	if n > Min {
-		b.n.Store(max(n/2, Min))
+	n /= 2
+	if n < Min {
+		n = 0
 	}
+	b.n.Store(n)
+	b.set.Store(true)
 }
 
 // Pause spends a few tens of cycles politely: it tells the CPU that this
 // is a spin-wait loop (PAUSE on amd64, YIELD on arm64), which frees
-// resources for a sibling hyper-thread and reduces memory-order
+// resources for a sibling hyper-thread and avoids a memory-order
 // mis-speculation when the awaited store arrives.
-func Pause() {
-	for i := 0; i < 8; i++ {
-		pause()
-	}
-}
+func Pause() { pause() }
