@@ -98,6 +98,7 @@ type Barrier struct {
 	spin    spin.Budget
 	seg     *shm.Segment
 	name    string
+	what    string // the object's name as errors show it
 }
 
 // NewBarrier creates a Barrier called name in seg for parties parties,
@@ -148,6 +149,7 @@ func newBarrier(mem []byte, seg *shm.Segment, name string) *Barrier {
 		members: holders.New(mem[barMembers:barrierSize], holders.SelfTag()),
 		seg:     seg,
 		name:    name,
+		what:    objectName(seg, name),
 	}
 	b.seq = (*uint32)(unsafe.Add(unsafe.Pointer(b.state), hiOffset))
 	return b
@@ -312,7 +314,7 @@ func (b *Barrier) outcome(s, cur uint32) error {
 }
 
 func (b *Barrier) broken() error {
-	return fmt.Errorf("%w (%s)", ErrBroken, objectName(b.seg, b.name))
+	return fmt.Errorf("%w (%s)", ErrBroken, b.what)
 }
 
 // breakRound breaks the round whose Seq is s, unless that round has already
