@@ -89,6 +89,13 @@ func newEvent(mem []byte) *Event {
 // process. Setting an event that is set changes nothing and makes no system
 // call; setting one that nobody waits for makes none either.
 func (e *Event) Set() {
+	// Acquire: a set flag seen here was set with the setter's writes.
+	if atomic.LoadUint32(e.state)&evSet == 0 {
+		e.set()
+	}
+}
+
+func (e *Event) set() {
 	for {
 		v := atomic.LoadUint32(e.state)
 		if v&evSet != 0 {

@@ -32,6 +32,9 @@ func TestLayoutOffsets(t *testing.T) {
 	if s := unsafe.Sizeof(rwLayout{}); s != RWMutexSize {
 		t.Errorf("rwLayout is %d bytes, RWMutexSize %d", s, RWMutexSize)
 	}
+	if rwSleepers != rwDrain || rwFull != rwDrain+4 || rwSleepers%8 != 0 {
+		t.Errorf("Drain and Full are not one aligned 64-bit word")
+	}
 	if rwReaders%layout.CacheLine != 0 || RWMutexSize != rwReaders+holders.Size {
 		t.Errorf("the reader table does not start a cache line or does not end the object")
 	}

@@ -25,22 +25,23 @@ type rwLayout struct {
 	Writer  uint64             // robust lock word: the writer holding or waiting for write access
 	State   uint32             // rwWriting while a writer has write access, or died with it
 	Gate    uint32             // futex word readers sleep on; +1 when they may go on
-	Waiting uint32             // readers asleep, or about to sleep, on Gate until the writer leaves
 	Drain   uint32             // futex word; 1 while the writer sleeps until the readers leave
 	Full    uint32             // readers asleep, or about to sleep, on Gate for a free slot
+	Waiting uint32             // readers asleep, or about to sleep, on Gate until the writer leaves
 	_       [36]byte           // zero
 	Readers [holders.Size]byte // reader table: one slot per reading process
 }
 
 // RWMutex field offsets (see rwLayout).
 const (
-	rwWriter  = 0
-	rwState   = 8
-	rwGate    = 12
-	rwWaiting = 16
-	rwDrain   = 20
-	rwFull    = 24
-	rwReaders = 64
+	rwWriter   = 0
+	rwState    = 8
+	rwGate     = 12
+	rwDrain    = 16
+	rwFull     = 20
+	rwWaiting  = 24
+	rwSleepers = rwDrain // Drain and Full, loaded as one 64-bit word
+	rwReaders  = 64
 
 	// RWMutexSize is the number of bytes an RWMutex occupies: a header cache
 	// line and a table of 64 reader slots spread over 8 cache lines. It is
@@ -80,7 +81,9 @@ type RWMutex struct {
 	drain   *uint32
 	full    *uint32
 	readers *holders.Table
-	tag     uint64 // this process's reader slot word, count 0
+	sleep   *uint64 // Drain and Full together
+	mine    *uint64 // this process's first-choice reader slot: pid % 64
+	tag     uint64  // this process's reader slot word, count 0
 	wspin   spin.Budget
 	rspin   spin.Budget
 	what    string // "lock: RWMutex <name>", for panic messages
@@ -133,11 +136,21 @@ func RWMutexAt(mem []byte, name string) (*RWMutex, error) {
 // checkSelf reports an error if this process cannot be named in a reader
 // slot, which cannot happen on Linux (pids are below 2^22).
 func checkSelf() error {
-	if holders.SelfTag() == 0 {
+	selfOnce.Do(func() { selfOne = holders.SelfTag() | 1 })
+	if selfOne == 1 {
 		return fmt.Errorf("lock: process id %d does not fit in a holder slot", proc.Self().Pid())
 	}
 	return nil
 }
+
+// selfOne is this process's reader slot word with a count of 1: what RLock's
+// fast path stores into a free slot. It is a package variable, set before the
+// first RWMutex handle exists, so that RLock and RUnlock stay small enough
+// for the compiler to inline them.
+var (
+	selfOnce sync.Once
+	selfOne  uint64
+)
 
 func newRWMutex(mem []byte, name string) *RWMutex {
 	rw := &RWMutex{
@@ -151,6 +164,8 @@ func newRWMutex(mem []byte, name string) *RWMutex {
 		what:    "lock: RWMutex " + name,
 	}
 	rw.readers = holders.New(mem[rwReaders:RWMutexSize], rw.tag)
+	rw.mine = rw.readers.Slot(rw.readers.Start())
+	rw.sleep = layout.U64(mem, rwSleepers)
 	rw.w = robust.Mutex{Word: rw.writer, Budget: &rw.wspin}
 	return rw
 }
@@ -191,9 +206,20 @@ func newRWMutex(mem []byte, name string) *RWMutex {
 // it. If a writer died holding it, RLock recovers the lock silently; use
 // RLockContext to learn of that.
 func (rw *RWMutex) RLock() {
-	if !rw.rlockFast() {
-		rw.rlockSlow(context.Background())
+	// R1 on this process's first-choice slot, when it is free: claim it
+	// with a count of 1. Publishes this hold to a writer's scan (W2).
+	// R2. Acquire: a writer's Unlock freed the word after its last write.
+	if held := atomic.CompareAndSwapUint64(rw.mine, 0, selfOne); !held || atomic.LoadUint64(rw.writer) != 0 {
+		rw.rlockBlocking(held)
 	}
+}
+
+// rlockBlocking is RLock's slow path, kept out of line so that RLock
+// inlines.
+//
+//go:noinline
+func (rw *RWMutex) rlockBlocking(held bool) {
+	rw.rlockSlow(context.Background(), held)
 }
 
 // RLockContext locks rw for reading, waiting until no writer holds or waits
@@ -207,10 +233,8 @@ func (rw *RWMutex) RLock() {
 // frees the writer's hold. A reader that died holding a read lock needs no
 // repair: the writer that waits for it frees its hold and is not told.
 func (rw *RWMutex) RLockContext(ctx context.Context) error {
-	if !rw.rlockFast() {
-		if err := rw.rlockSlow(ctx); err != nil {
-			return err
-		}
+	if err := rw.rlockSlow(ctx, false); err != nil {
+		return err
 	}
 	// While this read lock is held no writer can gain write access, so
 	// State set means a writer died with it.
@@ -223,49 +247,28 @@ func (rw *RWMutex) RLockContext(ctx context.Context) error {
 // TryRLock locks rw for reading if no writer holds or waits for it, without
 // waiting, and reports whether it did.
 func (rw *RWMutex) TryRLock() bool {
-	if rw.rlockFast() {
-		return true
-	}
 	if atomic.LoadUint64(rw.writer) != 0 {
 		return false
 	}
-	if i, _ := rw.readers.Inc(); i < 0 {
+	i, _ := rw.readers.Inc() // R1
+	if i < 0 {
 		return false
 	}
-	if atomic.LoadUint64(rw.writer) == 0 {
+	if atomic.LoadUint64(rw.writer) == 0 { // R2
 		return true
 	}
-	rw.runlockSlow()
-	return false
-}
-
-// rlockFast is R1 and R2 on the slot this process used last. It reports
-// whether it took a read lock; on false it holds nothing.
-func (rw *RWMutex) rlockFast() bool {
-	p := rw.readers.Slot(rw.readers.Hint())
-	v := atomic.LoadUint64(p)
-	nv := rw.tag | 1
-	if v != 0 {
-		if holders.Tag(v) != rw.tag || holders.Low(v) == holders.MaxLow {
-			return false
-		}
-		nv = v + 1
-	}
-	// R1. Publishes this hold to a writer's scan (W2).
-	if !atomic.CompareAndSwapUint64(p, v, nv) {
-		return false
-	}
-	// R2. Acquire: a writer's Unlock stored 0 here after its last write.
-	if atomic.LoadUint64(rw.writer) == 0 {
-		return true
-	}
-	rw.runlockSlow() // R4
+	rw.runlockSlow(false) // R4
 	return false
 }
 
 // rlockSlow takes a read lock the long way: it waits for the writer, then
-// for a free slot, and repeats R1 and R2 until they succeed.
-func (rw *RWMutex) rlockSlow(ctx context.Context) error {
+// for a free slot, and repeats R1 and R2 until they succeed. held says that
+// the caller's R1 succeeded and its R2 found a writer: that hold is given
+// back first (R4).
+func (rw *RWMutex) rlockSlow(ctx context.Context, held bool) error {
+	if held {
+		rw.runlockSlow(false) // R4
+	}
 	var (
 		watched  uint64    // writer identity being timed
 		since    time.Time // when this reader first saw watched
@@ -286,7 +289,8 @@ func (rw *RWMutex) rlockSlow(ctx context.Context) error {
 			continue
 		}
 		// R1 on any slot of this process, or a free one.
-		if i, _ := rw.readers.Inc(); i < 0 {
+		i, _ := rw.readers.Inc()
+		if i < 0 {
 			if err := rw.waitSlot(ctx, &lastReap); err != nil {
 				return err
 			}
@@ -296,7 +300,7 @@ func (rw *RWMutex) rlockSlow(ctx context.Context) error {
 		if atomic.LoadUint64(rw.writer) == 0 {
 			return nil
 		}
-		rw.runlockSlow() // R4
+		rw.runlockSlow(false) // R4
 	}
 }
 
@@ -365,7 +369,7 @@ func (rw *RWMutex) waitSlot(ctx context.Context, lastReap *time.Time) error {
 	if i, _ := rw.readers.Inc(); i >= 0 {
 		// Got one after all; give it back and let the caller retry R1
 		// and R2 in order.
-		rw.runlockSlow()
+		rw.runlockSlow(false)
 		return nil
 	}
 	if time.Since(*lastReap) >= robust.CheckPeriod {
@@ -380,30 +384,30 @@ func (rw *RWMutex) waitSlot(ctx context.Context, lastReap *time.Time) error {
 // RUnlock undoes one RLock. Any goroutine of a process holding read locks
 // may undo any of them. It panics if this process holds no read lock on rw.
 func (rw *RWMutex) RUnlock() {
-	p := rw.readers.Slot(rw.readers.Hint())
-	v := atomic.LoadUint64(p)
-	if holders.Tag(v) == rw.tag && holders.Low(v) > 1 {
-		// Release: this hold's reads happen before a writer's W2 sees
-		// the count drop.
-		if atomic.CompareAndSwapUint64(p, v, v-1) {
+	// Free this process's first-choice slot if it holds just this one
+	// hold. Release: this hold's reads happen before a writer's W2 sees
+	// the slot free. R3: then look for sleepers.
+	if freed := atomic.CompareAndSwapUint64(rw.mine, selfOne, 0); !freed || atomic.LoadUint64(rw.sleep) != 0 {
+		rw.runlockSlow(freed)
+	}
+}
+
+// runlockSlow takes one hold from any slot of this process (R4), unless
+// freed says RUnlock's fast path already freed one, and when a slot became
+// free, wakes a writer waiting for the readers to leave and readers waiting
+// for a slot (R3).
+func (rw *RWMutex) runlockSlow(freed bool) {
+	if !freed {
+		var ok bool
+		if ok, freed = rw.readers.Dec(); !ok {
+			panic(rw.what + ": RUnlock of an RWMutex this process has not read-locked")
+		}
+		if !freed {
 			return
 		}
 	}
-	rw.runlockSlow()
-}
-
-// runlockSlow takes one hold from any slot of this process (R4), and when
-// that frees the slot, wakes a writer waiting for the readers to leave and
-// readers waiting for a slot (R3).
-func (rw *RWMutex) runlockSlow() {
-	ok, freed := rw.readers.Dec()
-	if !ok {
-		panic(rw.what + ": RUnlock of an RWMutex this process has not read-locked")
-	}
-	if !freed {
-		return
-	}
-	// R3. The slot is free (the CAS in Dec); now look for sleepers.
+	// R3. The slot is free (the CAS in Dec or RUnlock); now look for
+	// sleepers.
 	if atomic.LoadUint32(rw.drain) != 0 && atomic.SwapUint32(rw.drain, 0) != 0 {
 		futex.Wake(rw.drain, 1)
 	}

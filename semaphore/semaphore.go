@@ -194,11 +194,9 @@ func corrupt(seg *shm.Segment, name, op, field string, off int, format string, a
 // A blocked Acquire on a bounded semaphore checks every 25 ms whether a
 // process that holds units has died, and gives its units back.
 func (s *Semaphore) Acquire(ctx context.Context) error {
-	// Acquire: the releaser's writes before its Release are visible.
-	if v := atomic.LoadUint32(s.value); v != 0 && atomic.CompareAndSwapUint32(s.value, v, v-1) {
-		if s.holders != nil {
-			s.record()
-		}
+	// A counting semaphore's fast path: one load and one CAS. Acquire:
+	// the releaser's writes before its Release are visible.
+	if v := atomic.LoadUint32(s.value); v != 0 && s.holders == nil && atomic.CompareAndSwapUint32(s.value, v, v-1) {
 		return nil
 	}
 	return s.acquireSlow(ctx)
@@ -229,6 +227,9 @@ func (s *Semaphore) record() {
 }
 
 func (s *Semaphore) acquireSlow(ctx context.Context) error {
+	if s.take() {
+		return nil
+	}
 	if n := s.spin.Polls(); n > 0 {
 		for i := 0; i < n; i++ {
 			if atomic.LoadUint32(s.value) != 0 && s.take() {
@@ -275,6 +276,13 @@ func (s *Semaphore) acquireSlow(ctx context.Context) error {
 // looks for dead holders at most every 25 ms per handle, a bounded amount of
 // work.
 func (s *Semaphore) TryAcquire() bool {
+	if v := atomic.LoadUint32(s.value); v != 0 && s.holders == nil && atomic.CompareAndSwapUint32(s.value, v, v-1) {
+		return true
+	}
+	return s.tryAcquireSlow()
+}
+
+func (s *Semaphore) tryAcquireSlow() bool {
 	if s.take() {
 		return true
 	}
