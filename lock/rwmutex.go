@@ -276,14 +276,14 @@ func (rw *RWMutex) rlockSlow(ctx context.Context, held bool) error {
 		spun     bool
 	)
 	for {
-		if v := atomic.LoadUint64(rw.writer); v != 0 {
+		if atomic.LoadUint64(rw.writer) != 0 {
 			if !spun {
 				spun = true
 				if rw.spinWriter() {
 					continue
 				}
 			}
-			if err := rw.waitWriter(ctx, v, &watched, &since); err != nil {
+			if err := rw.waitWriter(ctx, &watched, &since); err != nil {
 				return err
 			}
 			continue
@@ -321,17 +321,18 @@ func (rw *RWMutex) spinWriter() bool {
 	return false
 }
 
-// waitWriter is R5: it sleeps on Gate until the writer seen as v leaves, for
+// waitWriter is R5: it sleeps on Gate until the writer leaves, for
 // at most robust.CheckPeriod. When the same writer has held the Writer word
 // for CheckPeriod it checks whether the writer is alive, and if it has died
 // takes its word and frees it (the reader's recovery of a dead writer).
-func (rw *RWMutex) waitWriter(ctx context.Context, v uint64, watched *uint64, since *time.Time) error {
+func (rw *RWMutex) waitWriter(ctx context.Context, watched *uint64, since *time.Time) error {
 	g := atomic.LoadUint32(rw.gate)
 	// Publishes a sleeper: a writer's Unlock that frees the word after
 	// this sees it (U1).
 	atomic.AddUint32(rw.waiting, 1)
 	defer atomic.AddUint32(rw.waiting, ^uint32(0))
-	if v = atomic.LoadUint64(rw.writer); v == 0 {
+	v := atomic.LoadUint64(rw.writer)
+	if v == 0 {
 		return nil
 	}
 	holder := v &^ robust.W

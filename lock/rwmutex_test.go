@@ -624,7 +624,9 @@ func TestRWMutexReaderTableFull(t *testing.T) {
 	rw.RUnlock()
 	// Its other holds are gone too (the reader reaped them, or the writer
 	// does now).
-	rw.Lock()
+	if err := rw.LockContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	rw.Unlock()
 	if _, err := lock.RWMutexAt(mem[:lock.RWMutexSize-1], "short"); err == nil {
 		t.Error("RWMutexAt accepted too few bytes")

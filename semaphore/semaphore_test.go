@@ -176,8 +176,10 @@ func TestSemaphoreOverRelease(t *testing.T) {
 	if err := b.Release(); !errors.Is(err, semaphore.ErrOverRelease) {
 		t.Fatalf("Release of a full bounded semaphore = %v, want ErrOverRelease", err)
 	}
-	if !b.TryAcquire() || !b.TryAcquire() {
-		t.Fatal("TryAcquire failed with units available")
+	for i := 0; i < 2; i++ {
+		if !b.TryAcquire() {
+			t.Fatalf("TryAcquire %d failed with units available", i)
+		}
 	}
 	if b.TryAcquire() {
 		t.Fatal("TryAcquire succeeded with no unit available")
@@ -370,8 +372,10 @@ func TestSemaphoreCrossProcessRelease(t *testing.T) {
 	}
 	p.Kill()
 	p.Wait()
-	if !s.TryAcquire() || !s.TryAcquire() {
-		t.Fatal("TryAcquire failed with 2 units available")
+	for i := 0; i < 2; i++ {
+		if !s.TryAcquire() {
+			t.Fatalf("TryAcquire %d failed with 2 units available", i)
+		}
 	}
 	// Blocking past a look for dead holders finds none to give back.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Millisecond)
