@@ -99,6 +99,8 @@ type Barrier struct {
 	seg     *shm.Segment
 	name    string
 	what    string // the object's name as errors show it
+
+	lastSweep atomic.Int64 // Unix nanoseconds of this handle's last sweep
 }
 
 // NewBarrier creates a Barrier called name in seg for parties parties,
@@ -218,6 +220,7 @@ func corrupt(seg *shm.Segment, name, op, field string, off int, format string, a
 // and then it breaks the barrier for the others; if the round completes
 // before the cancellation takes effect, Wait succeeds.
 func (b *Barrier) Wait(ctx context.Context) (int, error) {
+	b.sweep()
 	slot := b.enter() // B1
 	var v, nv uint64
 	for {
@@ -281,7 +284,7 @@ func (b *Barrier) wait(ctx context.Context, s uint32) error {
 		sleep := robust.CheckPeriod - time.Since(lastCheck)
 		if sleep <= 0 {
 			lastCheck = time.Now()
-			b.checkParties(s)
+			b.checkParties(s, true)
 			continue
 		}
 		if err := futex.WaitContext(ctx, b.seq, s, sleep); err != nil {
@@ -393,20 +396,32 @@ func (b *Barrier) record(slot int, r uint16) {
 	}
 }
 
-// checkParties looks for dead parties that the round whose Seq is s waits
-// for, and breaks the round if it finds one. It frees the slots of dead
-// parties of earlier uses of the barrier.
-func (b *Barrier) checkParties(s uint32) {
+// checkParties looks at the parties of the round whose Seq is s: when
+// breaking is set, a dead party that the round waits for breaks it; and the
+// slots of dead parties of earlier uses of the barrier are freed.
+func (b *Barrier) checkParties(s uint32, breaking bool) {
 	r := round(uint64(s) << 32)
 	cur, prev := roundTag(r), roundTag(r-1)
 	self := b.members.Self()
 	for i := 0; i < holders.Slots; i++ {
 		p := b.members.Slot(i)
 		v := atomic.LoadUint64(p)
-		if v == 0 || holders.Tag(v) == self || holders.Low(v) == cur || proc.Alive(holders.Owner(v)) {
+		low := holders.Low(v)
+		if v == 0 || holders.Tag(v) == self || low == cur {
 			continue
 		}
-		if low := holders.Low(v); low == arriving || low == prev {
+		missing := low == arriving || low == prev
+		// Rounds behind r by 2 to 511 are stale. A tag further off is
+		// taken to be ahead of r: rounds may have moved on since s was
+		// loaded, and a party of a later round is not stale.
+		stale := !missing && (cur+tagRounds-low)%tagRounds <= tagRounds/2
+		if !(missing && breaking) && !stale {
+			continue
+		}
+		if proc.Alive(holders.Owner(v)) {
+			continue
+		}
+		if missing {
 			// A dead party this round waits for: break the round first,
 			// then forget the party, so that a round that ends anyway
 			// keeps it for the next round's waiters to find.
@@ -416,6 +431,19 @@ func (b *Barrier) checkParties(s uint32) {
 		}
 		atomic.CompareAndSwapUint64(p, v, 0)
 	}
+}
+
+// sweep frees the slots of dead parties of earlier uses of the barrier, at
+// most every robust.CheckPeriod per handle, so that a barrier whose rounds
+// never block for long does not keep them until their round tags come round
+// again.
+func (b *Barrier) sweep() {
+	now := time.Now().UnixNano()
+	last := b.lastSweep.Load()
+	if now-last < int64(robust.CheckPeriod) || !b.lastSweep.CompareAndSwap(last, now) {
+		return
+	}
+	b.checkParties(seqOf(atomic.LoadUint64(b.state)), false)
 }
 
 // Abort breaks the barrier: every goroutine waiting on it, in every process,
@@ -433,16 +461,17 @@ func (b *Barrier) Abort() {
 	}
 }
 
-// Reset returns the barrier to its initial state, ready for a new round with
-// no arrivals. Goroutines waiting on it when Reset is called, and those that
-// were waiting when it broke, return ErrBroken. Resetting a barrier nobody
-// waits on and that is not broken changes nothing.
+// Reset makes the barrier usable again: it starts a new round with no
+// arrivals and clears the broken state. Goroutines waiting on it when Reset
+// is called, and those that were waiting when it broke, return ErrBroken.
+//
+// Reset also ends the watch on processes that last arrived before the round
+// it ends: call it before a new set of processes uses a barrier whose
+// previous parties have exited, so that their exits are not taken for
+// deaths (or have each of them call Leave).
 func (b *Barrier) Reset() {
 	for {
 		v := atomic.LoadUint64(b.state)
-		if v&stBroken == 0 && arrivals(v) == 0 {
-			return
-		}
 		if atomic.CompareAndSwapUint64(b.state, v, next(v, true)) {
 			b.wakeAll()
 			return

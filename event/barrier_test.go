@@ -315,6 +315,38 @@ func TestBarrierPartyDeath(t *testing.T) {
 	}
 }
 
+// A barrier used by one set of processes, then Reset and used by another:
+// the exits of the first set are not taken for deaths.
+func TestBarrierNewParties(t *testing.T) {
+	seg := newSeg(t)
+	b, err := event.NewBarrier(seg, "b", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3
+	if _, err := shm.NewBytes(seg, "rounds", 8*n); err != nil {
+		t.Fatal(err)
+	}
+	waitAll(t, start(t, barrierParty, seg, strconv.Itoa(n)), start(t, barrierParty, seg, strconv.Itoa(n)))
+	if got := b.PartySlotsForTest(); got != 2 {
+		t.Fatalf("%d party slots after the first set exited, want 2", got)
+	}
+	b.Reset()
+	cs := newCounters(t, seg)
+	p := start(t, brokenWaiter, seg)
+	if _, err := b.Wait(context.Background()); err != nil {
+		t.Fatalf("Wait with a new party = %v", err)
+	}
+	waitAll(t, p)
+	if w := atomic.LoadUint32(&cs.woken); w != 1 {
+		t.Fatalf("the new party's Wait failed")
+	}
+	// This process and the new party; the first set's slots were freed.
+	if got := b.PartySlotsForTest(); got != 2 {
+		t.Fatalf("%d party slots, want 2", got)
+	}
+}
+
 func TestBarrierOneParty(t *testing.T) {
 	b, err := event.NewBarrier(newSeg(t), "b", 1)
 	if err != nil {

@@ -16,3 +16,14 @@ func (e *Event) StateForTest() uint32 { return atomic.LoadUint32(e.state) }
 
 // WaitersForTest returns the Waiters word: goroutines blocked in Wait.
 func (b *Barrier) WaitersForTest() int { return int(atomic.LoadUint32(b.waiters)) }
+
+// PartySlotsForTest returns the number of occupied party slots.
+func (b *Barrier) PartySlotsForTest() int {
+	n := 0
+	for i := 0; i < Parties; i++ {
+		if atomic.LoadUint64(b.members.Slot(i)) != 0 {
+			n++
+		}
+	}
+	return n
+}
