@@ -8,6 +8,7 @@ import (
 
 	"github.com/shmkit/shmkit/internal/futex"
 	"github.com/shmkit/shmkit/internal/layout"
+	"github.com/shmkit/shmkit/internal/robust"
 	"github.com/shmkit/shmkit/internal/spin"
 	"github.com/shmkit/shmkit/shm"
 )
@@ -107,6 +108,9 @@ func (e *Event) set() {
 			break
 		}
 	}
+	if testHookSet != nil {
+		testHookSet()
+	}
 	if atomic.LoadUint32(e.waiters) != 0 { // S2
 		futex.WakeAll(e.state)
 	}
@@ -157,7 +161,9 @@ func (e *Event) waitSlow(ctx context.Context, s uint32) error {
 	atomic.AddUint32(e.waiters, 1)
 	defer atomic.AddUint32(e.waiters, ^uint32(0))
 	for atomic.LoadUint32(e.state) == s {
-		if err := futex.WaitContext(ctx, e.state, s, 0); err != nil { // E3
+		// E3. The sleep is bounded so that a setter killed between its
+		// CAS and its wake delays this waiter by at most CheckPeriod.
+		if err := futex.WaitContext(ctx, e.state, s, robust.CheckPeriod); err != nil {
 			if atomic.LoadUint32(e.state) != s {
 				return nil // set before the cancellation took effect
 			}
@@ -166,6 +172,10 @@ func (e *Event) waitSlow(ctx context.Context, s uint32) error {
 	}
 	return nil
 }
+
+// testHookSet, set by tests only, runs between Set's CAS and its wake: a
+// test stops a child there and kills it.
+var testHookSet func()
 
 // objectName is how an object appears in error messages.
 func objectName(seg *shm.Segment, name string) string {

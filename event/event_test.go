@@ -233,3 +233,49 @@ func TestOpenEvent(t *testing.T) {
 		t.Error("a Set through one handle is not seen through another")
 	}
 }
+
+// setAndDie sets "e" and stops between the CAS and the wake, to be killed
+// there.
+var setAndDie = spawn.Register("TestEventSetterKilled.setter", func(ctx context.Context, c *spawn.Child) error {
+	seg := c.Segments()[0]
+	e, err := event.Open(seg, "e")
+	if err != nil {
+		return err
+	}
+	cs, err := openCounters(seg)
+	if err != nil {
+		return err
+	}
+	event.SetHookForTest(func() {
+		atomic.StoreUint32(&cs.flag, 1)
+		<-ctx.Done()
+	})
+	e.Set()
+	return nil
+})
+
+// A setter killed after raising the flag but before waking anyone: the
+// sleepers notice anyway, when their bounded sleep ends.
+func TestEventSetterKilled(t *testing.T) {
+	seg := newSeg(t)
+	e, err := event.New(seg, "e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := newCounters(t, seg)
+	res := make(chan error, 1)
+	go func() { res <- e.Wait(context.Background()) }()
+	testutil.WaitFor(t, testutil.Timeout, "Wait to block", func() bool { return e.WaitersForTest() == 1 })
+	p := start(t, setAndDie, seg)
+	testutil.WaitFor(t, testutil.Timeout, "the setter to stop before its wake", func() bool { return atomic.LoadUint32(&cs.flag) == 1 })
+	p.Kill()
+	p.Wait()
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Fatalf("Wait = %v", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("a waiter stayed asleep for a second after the event was set")
+	}
+}

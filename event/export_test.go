@@ -27,3 +27,6 @@ func (b *Barrier) PartySlotsForTest() int {
 	}
 	return n
 }
+
+// SetHookForTest installs f to run between Set's CAS and its wake.
+func SetHookForTest(f func()) { testHookSet = f }

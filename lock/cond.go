@@ -8,6 +8,7 @@ import (
 
 	"github.com/shmkit/shmkit/internal/futex"
 	"github.com/shmkit/shmkit/internal/layout"
+	"github.com/shmkit/shmkit/internal/robust"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -104,8 +105,8 @@ func newCond(mem []byte, m *Mutex) *Cond {
 // by the calling process on entry (Wait panics otherwise, as Unlock does),
 // and it IS held on every return, whatever the error.
 //
-// It returns nil after a wake-up, which may be spurious: re-check the
-// condition. It returns ctx.Err() when ctx ended first (the Mutex is then
+// It returns nil after a Signal or Broadcast, which may have been meant for
+// another waiter (or may not change the condition): re-check the condition. It returns ctx.Err() when ctx ended first (the Mutex is then
 // re-locked without regard to ctx, which may take as long as its holder
 // keeps it). It returns ErrOwnerDead when re-locking took the Mutex over
 // from a holder that died, joined with ctx.Err() if ctx had also ended;
@@ -118,8 +119,15 @@ func (c *Cond) Wait(ctx context.Context) error {
 	// condition; the count tells signallers that a wake is needed.
 	seq := atomic.LoadUint32(c.seq)
 	atomic.AddUint32(c.waiters, 1)
-	c.m.Unlock()                                 // C2
-	err := futex.WaitContext(ctx, c.seq, seq, 0) // C3
+	c.m.Unlock() // C2
+	// C3. The sleep is bounded so that a signaller killed between its add
+	// and its wake delays this waiter by at most robust.CheckPeriod.
+	var err error
+	for atomic.LoadUint32(c.seq) == seq {
+		if err = futex.WaitContext(ctx, c.seq, seq, robust.CheckPeriod); err != nil {
+			break
+		}
+	}
 	atomic.AddUint32(c.waiters, ^uint32(0))
 	if lerr := c.m.LockContext(context.Background()); lerr != nil {
 		if err != nil {

@@ -22,3 +22,6 @@ func (s *Semaphore) FillHoldersForTest(w uint64) {
 		atomic.StoreUint64(s.holders.Slot(i), w)
 	}
 }
+
+// ReleaseHookForTest installs f to run between Release's CAS and its wake.
+func ReleaseHookForTest(f func()) { testHookRelease = f }

@@ -240,12 +240,10 @@ func (s *Semaphore) acquireSlow(ctx context.Context) error {
 		}
 		s.spin.Failure()
 	}
-	// A bounded semaphore wakes up every CheckPeriod to look for dead
-	// holders; a counting one has nothing to look for.
-	var maxSleep time.Duration
-	if s.holders != nil {
-		maxSleep = robust.CheckPeriod
-	}
+	// Sleeps are bounded: a bounded semaphore looks for dead holders every
+	// CheckPeriod, and a releaser killed between its CAS and its wake
+	// delays a sleeper by at most that long.
+	const maxSleep = robust.CheckPeriod
 	for {
 		if s.take() {
 			return nil
@@ -351,11 +349,18 @@ func (s *Semaphore) Release() error {
 			break
 		}
 	}
+	if testHookRelease != nil {
+		testHookRelease()
+	}
 	if atomic.LoadUint32(s.waiters) != 0 { // R2
 		futex.Wake(s.value, 1)
 	}
 	return nil
 }
+
+// testHookRelease, set by tests only, runs between Release's CAS and its
+// wake: a test stops a child there and kills it.
+var testHookRelease func()
 
 // unrecord takes one unit out of the holder records: this process's slot,
 // else Overflow, else any process's slot. When there is none (units lost to

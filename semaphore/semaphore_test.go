@@ -487,3 +487,48 @@ func TestOpenCorrupt(t *testing.T) {
 		})
 	}
 }
+
+// releaseAndDie releases "s" and stops between the CAS and the wake, to be
+// killed there.
+var releaseAndDie = spawn.Register("TestSemaphoreReleaserKilled.releaser", func(ctx context.Context, c *spawn.Child) error {
+	seg := c.Segments()[0]
+	s, err := semaphore.Open(seg, "s")
+	if err != nil {
+		return err
+	}
+	sh, err := openShared(seg)
+	if err != nil {
+		return err
+	}
+	semaphore.ReleaseHookForTest(func() {
+		atomic.StoreUint32(&sh.started, 1)
+		<-ctx.Done()
+	})
+	return s.Release()
+})
+
+// A releaser killed after adding its unit but before waking anyone: the
+// sleeper notices anyway, when its bounded sleep ends.
+func TestSemaphoreReleaserKilled(t *testing.T) {
+	seg := newSeg(t)
+	s, err := semaphore.New(seg, "s", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := newShared(t, seg)
+	res := make(chan error, 1)
+	go func() { res <- s.Acquire(context.Background()) }()
+	testutil.WaitFor(t, testutil.Timeout, "Acquire to block", func() bool { return s.WaitersForTest() == 1 })
+	p := start(t, releaseAndDie, seg)
+	testutil.WaitFor(t, testutil.Timeout, "the releaser to stop before its wake", func() bool { return atomic.LoadUint32(&sh.started) == 1 })
+	p.Kill()
+	p.Wait()
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Fatalf("Acquire = %v", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("an Acquire stayed asleep for a second after a unit was released")
+	}
+}
