@@ -65,9 +65,9 @@ const (
 // MaxParties is the largest number of parties a Barrier can have.
 const MaxParties = math.MaxInt32
 
-// Parties is the number of processes whose death a Barrier can detect; a
-// party process beyond that many is not watched.
-const Parties = holders.Slots
+// WatchedParties is the number of processes whose death a Barrier can
+// detect; a party process beyond that many is not watched.
+const WatchedParties = holders.Slots
 
 func round(v uint64) uint16    { return uint16(v >> stGenShift) }
 func roundTag(r uint16) uint64 { return uint64(r % tagRounds) }
@@ -83,7 +83,7 @@ func next(v uint64, broken bool) uint64 {
 }
 
 // Barrier makes a fixed number of parties — goroutines in any processes —
-// wait for each other: each call to Wait blocks until Parties calls are
+// wait for each other: each call to Wait blocks until Parties() calls are
 // waiting, then all return, and the barrier is ready for the next round
 // (Python's multiprocessing.Barrier, without the action). Its zero value is
 // not usable: make one with NewBarrier or OpenBarrier. A handle is safe for
@@ -210,9 +210,9 @@ func corrupt(seg *shm.Segment, name, op, field string, off int, format string, a
 // for in vain, and they break the barrier; one tagged with an older round
 // belonged to an earlier use of the barrier and its slot is silently freed.
 
-// Wait blocks until Parties goroutines (in any processes) are waiting on b,
+// Wait blocks until b.Parties() goroutines (in any processes) are waiting on b,
 // the barrier breaks, or ctx ends. On success it returns the caller's
-// arrival index in this round, 0 for the first to arrive up to Parties-1 for
+// arrival index in this round, 0 for the first to arrive up to Parties()-1 for
 // the last, distinct for every party, and the barrier is ready for the next
 // round. It returns -1 and an error matching ErrBroken if the barrier is or
 // becomes broken before the round completes (Abort, a party's cancelled
@@ -311,7 +311,7 @@ func (b *Barrier) outcome(s, cur uint32) error {
 		return b.broken()
 	}
 	// Completed; or more than 15 rounds passed while this waiter slept
-	// (only possible when more goroutines than Parties use the barrier),
+	// (only possible when more goroutines than parties use the barrier),
 	// which is taken as completed.
 	return nil
 }

@@ -20,7 +20,7 @@ func (b *Barrier) WaitersForTest() int { return int(atomic.LoadUint32(b.waiters)
 // PartySlotsForTest returns the number of occupied party slots.
 func (b *Barrier) PartySlotsForTest() int {
 	n := 0
-	for i := 0; i < Parties; i++ {
+	for i := 0; i < WatchedParties; i++ {
 		if atomic.LoadUint64(b.members.Slot(i)) != 0 {
 			n++
 		}

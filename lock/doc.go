@@ -115,11 +115,13 @@
 // writer, holding or waiting, waits on gate: writers are preferred, and a
 // stream of readers cannot starve them. The writer sleeps on drain, and the
 // reader that frees the last slot wakes it. Uncontended, RLock is one CAS
-// and one load and RUnlock one CAS and one load; Lock is a CAS, a scan of
-// the 64 slots (8 cache lines) and a swap; Unlock a store, a CAS and a load.
-// Read locks taken while another goroutine of the same process reads share
-// its slot; a process needs a second slot only beyond 1023 read locks at
-// once.
+// (claiming the process's first-choice slot, pid % 64) and one load, and
+// RUnlock one CAS (freeing it) and one load, both inlined; Lock is a CAS, a
+// scan of the 64 slots (8 cache lines) and a swap; Unlock two checking
+// loads, a store, a CAS and a load. Read locks taken while another goroutine
+// of the same process reads share its slot (counting, through the slow
+// path); a process needs a second slot only beyond 1023 read locks at once,
+// or when another process occupies its first choice.
 //
 // Cond is a sequence-counter condition variable (as in Rust's standard
 // library): Wait loads seq and counts itself in waiters while it holds the

@@ -18,7 +18,7 @@ func (s *Semaphore) OverflowForTest() int { return int(atomic.LoadUint32(s.overf
 
 // FillHoldersForTest stores w in every holder slot of a bounded semaphore.
 func (s *Semaphore) FillHoldersForTest(w uint64) {
-	for i := 0; i < Holders; i++ {
+	for i := 0; i < RecordedHolders; i++ {
 		atomic.StoreUint64(s.holders.Slot(i), w)
 	}
 }

@@ -49,11 +49,11 @@ const (
 	// MaxValue is the largest value a semaphore can hold.
 	MaxValue = 1<<31 - 1
 
-	// Holders is the number of processes whose units a bounded semaphore
-	// records at one time, so that it can give them back when they die. A
-	// process holding units in one more has them recorded only as a total,
-	// which is lost if it dies.
-	Holders = holders.Slots
+	// RecordedHolders is the number of processes whose units a bounded
+	// semaphore records at one time, so that it can give them back when
+	// they die. A process holding units beyond that many has them recorded
+	// only in a total, which is lost if it dies.
+	RecordedHolders = holders.Slots
 )
 
 // Semaphore is a counting semaphore shared between processes: a count of

@@ -124,8 +124,8 @@ func (t *Table) start() int { return Owner(t.tag).Pid() % Slots }
 // table is full.
 func (t *Table) Inc() (int, bool) {
 	h := t.Hint()
-	if t.incAt(h) {
-		return h, false
+	if ok, claimed := t.incAt(h); ok {
+		return h, claimed
 	}
 	// A slot of ours with room, anywhere.
 	for i := 0; i < Slots; i++ {
@@ -156,17 +156,19 @@ func (t *Table) Inc() (int, bool) {
 }
 
 // incAt adds one to slot i if it belongs to this process and has room, or
-// claims it if it is free.
-func (t *Table) incAt(i int) bool {
+// claims it if it is free, and reports whether it did and whether it
+// claimed.
+func (t *Table) incAt(i int) (ok, claimed bool) {
 	p := t.slot[i]
 	v := atomic.LoadUint64(p)
 	switch {
 	case v == 0:
-		return atomic.CompareAndSwapUint64(p, 0, t.tag|1)
+		ok = atomic.CompareAndSwapUint64(p, 0, t.tag|1)
+		return ok, ok
 	case Tag(v) == t.tag && Low(v) < MaxLow:
-		return atomic.CompareAndSwapUint64(p, v, v+1)
+		return atomic.CompareAndSwapUint64(p, v, v+1), false
 	}
-	return false
+	return false, false
 }
 
 // Dec takes one from a slot of this process, freeing the slot when its count
