@@ -187,3 +187,147 @@ func BenchmarkMutexContended(b *testing.B) {
 	}
 	b.ReportMetric(float64(2*b.N)/elapsed.Seconds(), "ops/s")
 }
+
+// BenchmarkRWMutexUncontended: RLock+RUnlock and Lock+Unlock by one
+// goroutine, beside sync.RWMutex.
+func BenchmarkRWMutexUncontended(b *testing.B) {
+	b.Run("op=rlock/mech=shmkit", func(b *testing.B) {
+		rw, err := lock.NewRWMutex(newSeg(b), "rw")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			rw.RLock()
+			//lint:ignore SA2001 the empty critical section is what is measured
+			rw.RUnlock()
+		}
+	})
+	b.Run("op=rlock/mech=sync", func(b *testing.B) {
+		var rw sync.RWMutex
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			rw.RLock()
+			//lint:ignore SA2001 the empty critical section is what is measured
+			rw.RUnlock()
+		}
+	})
+	b.Run("op=lock/mech=shmkit", func(b *testing.B) {
+		rw, err := lock.NewRWMutex(newSeg(b), "rw")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			rw.Lock()
+			//lint:ignore SA2001 the empty critical section is what is measured
+			rw.Unlock()
+		}
+	})
+	b.Run("op=lock/mech=sync", func(b *testing.B) {
+		var rw sync.RWMutex
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			rw.Lock()
+			//lint:ignore SA2001 the empty critical section is what is measured
+			rw.Unlock()
+		}
+	})
+}
+
+// condPinger is a producer/consumer round trip through a Mutex and a Cond:
+// the parent hands the turn to the child and waits for it to come back.
+type condPinger struct {
+	m   *lock.Mutex
+	c   *lock.Cond
+	sh  *shared
+	seg *shm.Segment
+	p   *spawn.Process
+}
+
+// condPong waits for its turn (flag odd), hands it back (flag even), until
+// result is 1.
+var condPong = spawn.Register("benchCondPong", func(ctx context.Context, c *spawn.Child) error {
+	seg := c.Segments()[0]
+	m, err := lock.OpenMutex(seg, "m")
+	if err != nil {
+		return err
+	}
+	cond, err := lock.OpenCond(seg, "c", m)
+	if err != nil {
+		return err
+	}
+	sh, err := openShared(seg)
+	if err != nil {
+		return err
+	}
+	m.Lock()
+	defer m.Unlock()
+	for {
+		for sh.flag%2 == 0 && sh.result == 0 {
+			if err := cond.Wait(ctx); err != nil {
+				return err
+			}
+		}
+		if sh.result == 1 {
+			return nil
+		}
+		sh.flag++
+		cond.Signal()
+	}
+})
+
+func startCond(b *testing.B) *condPinger {
+	seg := newSeg(b)
+	m, err := lock.NewMutex(seg, "m")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := lock.NewCond(seg, "c", m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sh := newShared(b, seg)
+	return &condPinger{m: m, c: c, sh: sh, seg: seg, p: start(b, condPong, seg)}
+}
+
+func (t *condPinger) Ping() error {
+	t.m.Lock()
+	t.sh.flag++ // odd: the child's turn
+	t.c.Signal()
+	for t.sh.flag%2 == 1 {
+		if err := t.c.Wait(context.Background()); err != nil {
+			t.m.Unlock()
+			return err
+		}
+	}
+	t.m.Unlock()
+	return nil
+}
+
+func (t *condPinger) Close() error {
+	t.m.Lock()
+	t.sh.result = 1
+	t.c.Broadcast()
+	t.m.Unlock()
+	return t.p.Wait()
+}
+
+// BenchmarkCondRoundTrip: producer/consumer round trips between two
+// processes through one Mutex and one Cond, beside the raw futex ping-pong
+// of the same run.
+func BenchmarkCondRoundTrip(b *testing.B) {
+	b.Run("mech=cond", func(b *testing.B) {
+		t := startCond(b)
+		defer t.Close()
+		ipcbench.RoundTrip(b, t)
+	})
+	b.Run("mech="+ipcbench.Futex, func(b *testing.B) {
+		p, err := ipcbench.StartBaseline(ipcbench.Futex, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		ipcbench.RoundTrip(b, p)
+	})
+}

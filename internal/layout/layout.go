@@ -38,17 +38,17 @@ func InBounds(off, n, size uint64) bool {
 // offsets are constants or validated multiples of the word size (see
 // Aligned, which tests check them with).
 func U32(b []byte, off int) *uint32 {
-	return (*uint32)(unsafe.Pointer(&b[off:off+4][0]))
+	return (*uint32)(unsafe.Pointer(&b[off : off+4][0]))
 }
 
 // U64 returns a pointer to the uint64 at off in b, like U32.
 func U64(b []byte, off int) *uint64 {
-	return (*uint64)(unsafe.Pointer(&b[off:off+8][0]))
+	return (*uint64)(unsafe.Pointer(&b[off : off+8][0]))
 }
 
 // I64 returns a pointer to the int64 at off in b, like U32.
 func I64(b []byte, off int) *int64 {
-	return (*int64)(unsafe.Pointer(&b[off:off+8][0]))
+	return (*int64)(unsafe.Pointer(&b[off : off+8][0]))
 }
 
 // Aligned reports whether the word of size bytes at off in b is aligned to
