@@ -325,7 +325,9 @@ func TestSPSCFullAndEmpty(t *testing.T) {
 	// Zero-length and maximum-size messages; the maximum wraps here, so
 	// the producer waits for the consumer: another goroutine sends.
 	sizes := []int{0, r.MaxMessage(), 0, r.MaxMessage()}
+	sent := make(chan struct{})
 	go func() {
+		defer close(sent)
 		for _, n := range sizes {
 			r.Send(context.Background(), bytes.Repeat([]byte{7}, n))
 		}
@@ -335,6 +337,7 @@ func TestSPSCFullAndEmpty(t *testing.T) {
 			t.Fatalf("Recv of %d bytes: %d, %v", n, len(m), err)
 		}
 	}
+	<-sent // the sending goroutine hands the producer's role back
 	// From one goroutine, a message that cannot wrap yet is refused by
 	// TrySend until the consumer has passed the end of the ring.
 	for i := 0; i < 5; i++ {
