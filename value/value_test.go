@@ -272,7 +272,9 @@ var childUnsync = spawn.Register("TestUnsynchronisedLoses", func(ctx context.Con
 // TestUnsynchronisedLoses runs the racing increments of TestLostUpdate at
 // full speed in two processes. How many are lost depends on the scheduler
 // (on a busy machine the processes may hardly overlap), so the test checks
-// only that none is invented, and logs the loss.
+// only that none is invented, and logs the loss. The count can even end
+// below one process's share: a Store of a stale value wipes out every
+// increment the other process made since that value was loaded.
 func TestUnsynchronisedLoses(t *testing.T) {
 	seg := newSeg(t)
 	v, err := value.New[int64](seg, "counter")
@@ -288,8 +290,8 @@ func TestUnsynchronisedLoses(t *testing.T) {
 	}
 	waitAll(t, ps...)
 	got := v.Load()
-	if got > int64(procs*n) || got < int64(n) {
-		t.Fatalf("counter = %d after %d processes × %d increments: outside [%d, %d]", got, procs, n, n, procs*n)
+	if got > int64(procs*n) || got < 1 {
+		t.Fatalf("counter = %d after %d processes × %d increments: outside [1, %d]", got, procs, n, procs*n)
 	}
 	t.Logf("Load+Store increments: %d of %d lost (%.1f%%)", int64(procs*n)-got, procs*n, 100*float64(int64(procs*n)-got)/float64(procs*n))
 }
