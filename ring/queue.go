@@ -528,11 +528,14 @@ func (q *Queue) recover(pos uint64, w uint64) {
 	if alive {
 		return
 	}
-	if st == slotWriting && uint32(stuck) == uint32(pos) {
-		// Consumers move past the position first, so that no consumer sees
-		// the slot in a later lap while DequeuePos still names it.
-		atomic.CompareAndSwapUint64(q.deqPos, pos, pos+1)
-	}
+	// Invariant: a slot of position s is freed for s + Cap() only once
+	// DequeuePos is past s, so that no consumer sees the slot in a later lap
+	// while DequeuePos still names it. A consumer recovering its own
+	// position, or a producer lapping round to a slot that consumers never
+	// passed (its writer died), or whose reader died before advancing
+	// DequeuePos, moves consumers past it first.
+	s64 := pos - uint64(uint32(pos)-uint32(stuck)) // the stuck position, 64 bits
+	atomic.CompareAndSwapUint64(q.deqPos, s64, s64+1)
 	// Free it for the next lap of the stuck position.
 	if atomic.CompareAndSwapUint64(layout.U64(s, offSlotState), w, slotWord(stuck+q.n, slotFree, 0)) {
 		atomic.AddUint64(q.lost, 1)

@@ -403,6 +403,43 @@ func TestQueueProducerKilledMidSend(t *testing.T) {
 	}
 }
 
+// TestQueueProducerRecoversDeadWriter: the consumer stops at the position a
+// killed producer claimed, so a producer lapping round recovers the slot;
+// the consumer must then find DequeuePos moved past it.
+func TestQueueProducerRecoversDeadWriter(t *testing.T) {
+	seg := newSeg(t, 1<<20)
+	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 8, SlotSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFlags(t, seg)
+	p := start(t, childQCrash, seg, "producer", "3")
+	testutil.WaitFor(t, testutil.Timeout, "the producer to stop mid-send", func() bool { return atomic.LoadUint32(&f.a) == 1 })
+	p.Kill()
+	p.Wait()
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if m, err := q.Recv(ctx, nil); err != nil || string(m) != fmt.Sprintf("dead %d", i) {
+			t.Fatalf("Recv = %q, %v", m, err)
+		}
+	}
+	// Positions 4..11: the last laps round to the dead producer's slot,
+	// which this (producing) goroutine must recover.
+	for i := 0; i < 8; i++ {
+		if err := q.Send(ctx, []byte(fmt.Sprintf("live %d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 8; i++ {
+		if m, err := q.Recv(ctx, nil); err != nil || string(m) != fmt.Sprintf("live %d", i) {
+			t.Fatalf("message %d = %q, %v", i, m, err)
+		}
+	}
+	if q.Lost() != 1 {
+		t.Fatalf("Lost = %d, want 1", q.Lost())
+	}
+}
+
 func TestQueueConsumerKilledMidRecv(t *testing.T) {
 	seg := newSeg(t, 1<<20)
 	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 8, SlotSize: 16})

@@ -563,7 +563,6 @@ func (r *SPSC) SendBatch(ctx context.Context, msgs [][]byte) error {
 				break
 			}
 			copy(r.data[off+recHeader:], m)
-			*r.hdr((pos + size) & r.mask) = 0
 			h := uint64(len(m)) | recCommitted | r.lap(pos)
 			if pos == first {
 				firstHdr = h
@@ -573,6 +572,10 @@ func (r *SPSC) SendBatch(ctx context.Context, msgs [][]byte) error {
 			pos += size
 		}
 		if n > 0 {
+			// Each record's header overwrote the zero its predecessor
+			// needed; only the header after the last record is left to
+			// clear (free space covered it in every free check).
+			*r.hdr(pos & r.mask) = 0
 			atomic.StoreUint64(r.hdr(first&r.mask), firstHdr) // publishes the batch
 			r.p.tail = pos
 			r.p.sent += uint64(n)

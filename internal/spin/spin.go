@@ -1,38 +1,56 @@
 // Package spin implements the bounded, adaptive busy-wait that precedes a
 // futex sleep.
 //
-// Spinning pays off only when the other side will act within about the cost
-// of a sleep and a wake (a few microseconds), and it is harmful when the two
-// processes share a CPU: the spinner then delays the very process it waits
-// for. So a Budget spins for at most its current number of polls, then tells
-// the caller to sleep, and it adapts per handle: a spin that ends in success
-// doubles the budget (up to Max), one that ends in a sleep halves it, down to
-// zero. At zero the caller sleeps at once, except that every ProbeEvery-th
-// wait probes with Min polls, so that a handle notices when spinning starts
-// to pay again. On a machine with one CPU available it never spins.
+// A waiter that spins for about as long as a sleep and a wake cost (a few
+// microseconds) before it blocks never pays more than twice what the best
+// choice would have cost (the classic competitive argument for spin-then-
+// block). So a Budget spins for a duration, not a count: it starts at 5 µs,
+// doubles after a spin that ends in success (up to 50 µs), halves after one
+// that ends in a sleep (down to 2 µs), and converts durations to polls by
+// timing the CPU's pause instruction once. Spinning is bounded, and it never
+// happens on a machine with one CPU, where it could only delay the process
+// being waited for.
 package spin
 
 import (
 	"runtime"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// Budget bounds, in polls. A poll is a check of the caller's condition and
-// one CPU pause (Pause): from about 10 ns to 50 ns, depending on the CPU.
+// Budget bounds, as durations of spinning.
 const (
-	Min        = 16
-	Max        = 1024
-	initial    = 128
-	ProbeEvery = 32
+	MinSpin     = 2 * time.Microsecond
+	InitialSpin = 5 * time.Microsecond
+	MaxSpin     = 50 * time.Microsecond
 )
 
 // Budget is the adaptive spin budget kept in a handle (not in shared memory:
 // it describes this process's experience). Its zero value is ready to use.
 // It is safe for concurrent use.
 type Budget struct {
-	n     atomic.Int32 // polls; 0 means initial until first adjusted, then see stale
-	set   atomic.Bool  // n has been adjusted at least once
-	waits atomic.Uint32
+	n atomic.Int32 // polls; 0 until first adjusted (then in [min, max])
+}
+
+var cal struct {
+	once               sync.Once
+	min, initial, max_ int32
+}
+
+// calibrate converts the budget bounds into polls by timing pauses.
+func calibrate() {
+	const probes = 2000
+	t := time.Now()
+	for i := 0; i < probes; i++ {
+		pause()
+	}
+	per := time.Since(t) / probes
+	if per <= 0 {
+		per = time.Nanosecond
+	}
+	polls := func(d time.Duration) int32 { return int32(max(d/per, 1)) }
+	cal.min, cal.initial, cal.max_ = polls(MinSpin), polls(InitialSpin), polls(MaxSpin)
 }
 
 // multiCPU is true when spinning can help: another CPU can run the side we
@@ -44,38 +62,23 @@ func (b *Budget) Polls() int {
 	if !multiCPU || runtime.GOMAXPROCS(0) == 1 {
 		return 0
 	}
-	if !b.set.Load() {
-		return initial
+	cal.once.Do(calibrate)
+	if n := b.n.Load(); n != 0 {
+		return int(n)
 	}
-	n := int(b.n.Load())
-	if n == 0 && b.waits.Add(1)%ProbeEvery == 0 {
-		return Min
-	}
-	return n
+	return int(cal.initial)
 }
 
 // Success records that a spin ended with the condition met.
 func (b *Budget) Success() {
-	n := b.n.Load()
-	if !b.set.Load() {
-		n = initial
-	}
-	b.n.Store(min(max(n*2, Min), Max))
-	b.set.Store(true)
+	n := int32(b.Polls())
+	b.n.Store(min(n*2, cal.max_))
 }
 
 // Failure records that a spin ended in a sleep.
 func (b *Budget) Failure() {
-	n := b.n.Load()
-	if !b.set.Load() {
-		n = initial
-	}
-	n /= 2
-	if n < Min {
-		n = 0
-	}
-	b.n.Store(n)
-	b.set.Store(true)
+	n := int32(b.Polls())
+	b.n.Store(max(n/2, cal.min))
 }
 
 // Pause spends a few tens of cycles politely: it tells the CPU that this
