@@ -68,7 +68,7 @@ var bufPool = sync.Pool{New: func() any { return new([]byte) }}
 func (c *compressed) frame(msg []byte) (frame []byte, buf *[]byte) {
 	buf = bufPool.Get().(*[]byte)
 	b := (*buf)[:0]
-	if len(msg) >= c.threshold {
+	if len(msg) >= c.threshold && compressible(msg) {
 		need := 1 + s2.MaxEncodedLen(len(msg))
 		if cap(b) < need {
 			b = make([]byte, 0, need)
@@ -85,6 +85,19 @@ func (c *compressed) frame(msg []byte) (frame []byte, buf *[]byte) {
 	b = append(b, msg...)
 	*buf = b
 	return b, buf
+}
+
+// compressible guesses whether msg is worth compressing. For a large
+// message it estimates the compressed size of a sample (S2's fast
+// estimator) and gives up if that would not shrink by an eighth: compressing
+// random or already compressed data costs far more than copying it.
+func compressible(msg []byte) bool {
+	const sample = 8 << 10
+	if len(msg) < 4*sample {
+		return true
+	}
+	est := s2.EstimateBlockSize(msg[:sample])
+	return est >= 0 && est < sample-sample/8
 }
 
 func (c *compressed) Send(ctx context.Context, msg []byte) error {

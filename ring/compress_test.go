@@ -1,0 +1,79 @@
+//go:build linux
+
+package ring_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/shmkit/shmkit/ring"
+	"github.com/shmkit/shmkit/shm"
+)
+
+func TestCompress(t *testing.T) {
+	seg := newSeg(t, 1<<20)
+	r, err := ring.NewSPSC(seg, "r", 256<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c := ring.Compress(r, ring.CompressOptions{Threshold: 100})
+	text := bytes.Repeat([]byte("compressible "), 4000)
+	random := make([]byte, 50000)
+	rng := rand.New(rand.NewPCG(1, 1))
+	for i := range random {
+		random[i] = byte(rng.Uint32())
+	}
+	for _, tc := range []struct {
+		name     string
+		msg      []byte
+		maxFrame int // the frame the ring carries is at most this long
+	}{
+		{"small, below the threshold", []byte("tiny"), 5},
+		{"empty", nil, 1},
+		{"compressible", text, len(text) / 4},
+		{"incompressible", random, len(random) + 1},
+	} {
+		if err := c.Send(ctx, tc.msg); err != nil {
+			t.Fatal(err)
+		}
+		// Look at the frame in the ring, then receive it through c.
+		frame, err := r.Peek(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(frame) > tc.maxFrame {
+			t.Errorf("%s: %d-byte message became a %d-byte frame, want at most %d", tc.name, len(tc.msg), len(frame), tc.maxFrame)
+		}
+		got, err := c.Recv(ctx, nil)
+		if err != nil || !bytes.Equal(got, tc.msg) {
+			t.Fatalf("%s: round trip gave %d bytes, %v", tc.name, len(got), err)
+		}
+	}
+	// TrySend / TryRecv, and Len and Close pass through.
+	if ok, err := c.TrySend(text); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if c.Len() != 1 {
+		t.Fatalf("Len %d", c.Len())
+	}
+	if got, ok, err := c.TryRecv(nil); !ok || err != nil || !bytes.Equal(got, text) {
+		t.Fatal(ok, err)
+	}
+	// A frame that was not written by Compress is corrupt.
+	r.Send(ctx, []byte{9, 1, 2, 3})
+	if _, err := c.Recv(ctx, nil); !errors.Is(err, shm.ErrCorrupt) {
+		t.Fatalf("Recv of a bad frame = %v, want ErrCorrupt", err)
+	}
+	r.Send(ctx, []byte{1, 0xff, 0xff, 0xff})
+	if _, err := c.Recv(ctx, nil); !errors.Is(err, shm.ErrCorrupt) {
+		t.Fatalf("Recv of a bad S2 frame = %v, want ErrCorrupt", err)
+	}
+	c.Close()
+	if _, err := c.Recv(ctx, nil); !errors.Is(err, ring.ErrClosed) {
+		t.Fatalf("Recv after Close = %v", err)
+	}
+}
