@@ -365,6 +365,38 @@ func peerDead(id *uint64, eof bool) error {
 	return nil
 }
 
+// Reset empties the ring and frees the consumer's role, so that a new
+// consumer can take over a ring whose consumer died without receiving what
+// was sent to it (a replacement worker, say). The calling process must be
+// the producer (or the producer's role must be free), and the consumer's
+// role must be free or held by a dead process: otherwise Reset returns
+// ErrBusy. Messages committed and not yet released are discarded; the
+// producer goes on from where it was. Reset must not run concurrently with
+// a send or receive on this handle.
+func (r *SPSC) Reset() error {
+	const op = "reset"
+	if !r.p.role {
+		if err := r.claimProducer(op); err != nil {
+			return err
+		}
+	}
+	cur := atomic.LoadUint64(r.consumerID)
+	if cur != 0 && cur != uint64(proc.Self()) && proc.Alive(proc.Identity(cur)) {
+		return r.err(op, fmt.Errorf("%w: process %d is the consumer", ErrBusy, proc.Identity(cur).Pid()))
+	}
+	// Discard: the consumer's position jumps to the producer's.
+	atomic.StoreUint64(r.head, r.p.tail)
+	*r.recv = r.p.sent
+	r.p.cachedHead = r.p.tail
+	if !atomic.CompareAndSwapUint64(r.consumerID, cur, 0) {
+		return r.err(op, fmt.Errorf("%w: a consumer took the ring meanwhile", ErrBusy))
+	}
+	r.c.role = false
+	r.c.peeked = false
+	r.spaceWait.wakeSlow()
+	return nil
+}
+
 // ---- producing ----
 
 // free reports whether the n bytes from stream position pos are free,

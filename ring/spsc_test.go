@@ -597,3 +597,35 @@ func TestSPSCCorrupt(t *testing.T) {
 		t.Fatalf("OpenSPSC of a damaged header = %v", err)
 	}
 }
+
+// TestSPSCReset: the producer empties a ring whose consumer died and hands
+// it to a new consumer, which sees only what is sent afterwards.
+func TestSPSCReset(t *testing.T) {
+	seg := newSeg(t, 1<<20)
+	r, err := ring.NewSPSC(seg, "r", 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFlags(t, seg)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		r.Send(ctx, []byte(fmt.Sprintf("old %d", i)))
+	}
+	consumer := start(t, childRole, seg, "recv") // receives "old 0", then blocks
+	testutil.WaitFor(t, testutil.Timeout, "the consumer to receive", func() bool { return atomic.LoadUint32(&f.a) == 1 })
+	if err := r.Reset(); !errors.Is(err, ring.ErrBusy) {
+		t.Fatalf("Reset while the consumer lives = %v, want ErrBusy", err)
+	}
+	consumer.Kill()
+	consumer.Wait()
+	if err := r.Reset(); err != nil {
+		t.Fatalf("Reset after the consumer died: %v", err)
+	}
+	if r.Len() != 0 {
+		t.Fatalf("Len after Reset = %d", r.Len())
+	}
+	r.Send(ctx, []byte("new"))
+	if m, err := r.Recv(ctx, nil); err != nil || string(m) != "new" {
+		t.Fatalf("Recv after Reset = %q, %v; want only what was sent afterwards", m, err)
+	}
+}

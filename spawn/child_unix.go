@@ -6,12 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/shmkit/shmkit/ring"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -22,6 +24,7 @@ const (
 	envSegs    = "SHMKIT_SPAWN_SEGS"    // JSON array of the segments' names
 	envOutlive = "SHMKIT_SPAWN_OUTLIVE" // "1" when Options.Outlive
 	envFiles   = "SHMKIT_SPAWN_FILES"   // number of Options.Files, after the segments
+	envLog     = "SHMKIT_SPAWN_LOG"     // lowest level to ship; the last segment holds the log ring
 
 	fdStatus  = 3 // child → parent: msgReady, then msgError and its text
 	fdControl = 4 // parent → child: never written; EOF means the parent died
@@ -44,6 +47,7 @@ type spec struct {
 	segs    []string
 	files   int
 	outlive bool
+	log     string // lowest level to ship, or "" when not shipping
 }
 
 func childSpec() (spec, bool) {
@@ -54,11 +58,13 @@ func childSpec() (spec, bool) {
 	s := spec{fn: fn, outlive: os.Getenv(envOutlive) == "1"}
 	_ = json.Unmarshal([]byte(os.Getenv(envSegs)), &s.segs) // checked below: fds must exist
 	s.files, _ = strconv.Atoi(os.Getenv(envFiles))
+	s.log = os.Getenv(envLog)
 	// Children of this child must not inherit the protocol.
 	os.Unsetenv(envFunc)
 	os.Unsetenv(envSegs)
 	os.Unsetenv(envFiles)
 	os.Unsetenv(envOutlive)
+	os.Unsetenv(envLog)
 	return s, true
 }
 
@@ -97,18 +103,31 @@ func runChild(s spec) {
 	for i := 0; i < s.files; i++ {
 		c.files = append(c.files, os.NewFile(uintptr(fdSegs+len(s.segs)+i), fmt.Sprintf("file%d", i)))
 	}
+	c.logger = stderrLogger()
+	if s.log != "" && len(c.segs) > 0 {
+		// The log ring travels as the last segment, not the function's.
+		logSeg := c.segs[len(c.segs)-1]
+		c.segs = c.segs[:len(c.segs)-1]
+		r, err := ring.OpenSPSC(logSeg, "log")
+		if err != nil {
+			fail(exitPanic, "spawn: child %q: log ring: %v", s.fn, err)
+		}
+		level, _ := strconv.Atoi(s.log)
+		c.logger = slog.New(&shipHandler{out: &shipper{r: r}, level: slog.Level(level)})
+	}
+	ctx = context.WithValue(ctx, loggerKey{}, c.logger)
 	if _, err := status.Write([]byte{msgReady}); err != nil {
 		os.Exit(exitPanic) // the parent is gone
 	}
-	code, text := call(ctx, f, c)
+	code, text := callFunc(ctx, f, c)
 	if text != "" {
 		writeError(status, text)
 	}
 	os.Exit(code)
 }
 
-// call runs the function and turns its outcome into an exit code and text.
-func call(ctx context.Context, f *Func, c *Child) (code int, text string) {
+// callFunc runs the function and turns its outcome into an exit code and text.
+func callFunc(ctx context.Context, f *Func, c *Child) (code int, text string) {
 	defer func() {
 		if r := recover(); r != nil {
 			code = exitPanic

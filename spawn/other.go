@@ -5,23 +5,8 @@ package spawn
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
-	"time"
-
-	"github.com/shmkit/shmkit/shm"
 )
-
-// Options configures a child process; see the Linux documentation.
-type Options struct {
-	Segments       []*shm.Segment
-	Files          []*os.File
-	Args           []string
-	Env            []string
-	Stdout, Stderr io.Writer
-	Outlive        bool
-	StartTimeout   time.Duration
-}
 
 // Process is a child process; not supported on this system.
 type Process struct{}

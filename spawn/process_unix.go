@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -19,44 +21,16 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit/internal/registry"
+	"github.com/shmkit/shmkit/ring"
 	"github.com/shmkit/shmkit/shm"
 )
 
-// Options configures a child process. The zero value starts a child with no
-// segments and no arguments, the parent's environment and standard output
-// and error, that dies with its parent.
-type Options struct {
-	// Segments are mapped in the child before its function runs, and
-	// returned by Child.Segments in this order. They travel as inherited
-	// file descriptors; anonymous segments can be shared no other way.
-	Segments []*shm.Segment
-
-	// Files are open files (pipes, sockets, ...) the child inherits; they
-	// are returned by Child.Files in this order. The parent keeps its own
-	// copies open: close them when the child has them.
-	Files []*os.File
-
-	// Args are returned by Child.Args. They also appear in the child's
-	// command line (ps shows them).
-	Args []string
-
-	// Env holds "KEY=value" entries added to the parent's environment.
-	Env []string
-
-	// Stdout and Stderr receive the child's standard output and error.
-	// nil means the parent's os.Stdout and os.Stderr.
-	Stdout, Stderr io.Writer
-
-	// Outlive keeps the child running when the parent process dies; the
-	// child's context is then cancelled instead. When false (the default)
-	// the child kills itself with SIGKILL as soon as the parent dies,
-	// however the parent dies.
-	Outlive bool
-
-	// StartTimeout bounds how long Start waits for the child to report that
-	// its function is starting. Zero means 30 seconds.
-	StartTimeout time.Duration
-}
+// The log ring's segment and ring sizes: enough for a burst of a few
+// thousand ordinary records.
+const (
+	logSegSize  = 1 << 20
+	logRingSize = 512 << 10
+)
 
 // Process is a child process started by Start. Its methods are safe for
 // concurrent use.
@@ -64,6 +38,12 @@ type Process struct {
 	name    string
 	cmd     *exec.Cmd
 	control *os.File // held open for the child's life: see watchParent
+
+	outputs []*os.File      // the read ends of forwarded stdout and stderr
+	outDone []chan struct{} // closed when a forwarder has finished
+	logRing *ring.SPSC      // the log ring, when the parent set a Logger
+	logSeg  *shm.Segment
+	logDone chan struct{}
 
 	ready  chan struct{} // closed when the child reports msgReady
 	done   chan struct{} // closed when the child has exited and been reaped
@@ -102,16 +82,33 @@ func (f *Func) Start(ctx context.Context, opt Options) (*Process, error) {
 		statusW.Close()
 		return nil, fmt.Errorf("spawn: %w", err)
 	}
-	names := make([]string, len(opt.Segments))
+	segments := opt.Segments
+	var logSeg *shm.Segment
+	var logRing *ring.SPSC
+	var logLevel slog.Level
+	if opt.Logger != nil {
+		// A small anonymous segment of its own carries the log ring; it
+		// travels after the function's segments.
+		if logSeg, err = shm.CreateAnon(logSegSize); err != nil {
+			return nil, fmt.Errorf("spawn: log ring: %w", err)
+		}
+		if logRing, err = ring.NewSPSC(logSeg, "log", logRingSize); err != nil {
+			logSeg.Close()
+			return nil, fmt.Errorf("spawn: log ring: %w", err)
+		}
+		logLevel = lowestLevel(opt.Logger.Handler())
+		segments = append(append([]*shm.Segment(nil), segments...), logSeg)
+	}
+	names := make([]string, len(segments))
 	files := []*os.File{statusW, controlR}
-	for i, s := range opt.Segments {
+	for i, s := range segments {
 		names[i] = s.Name()
 		files = append(files, s.File())
 	}
 	files = append(files, opt.Files...)
 	segsJSON, _ := json.Marshal(names)
 
-	env := make([]string, 0, len(os.Environ())+len(opt.Env)+3)
+	env := make([]string, 0, len(os.Environ())+len(opt.Env)+4)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SHMKIT_SPAWN_") {
 			env = append(env, kv)
@@ -122,28 +119,57 @@ func (f *Func) Start(ctx context.Context, opt Options) (*Process, error) {
 	if opt.Outlive {
 		env = append(env, envOutlive+"=1")
 	}
+	if logRing != nil {
+		env = append(env, envLog+"="+strconv.Itoa(int(logLevel)))
+	}
+	stdout, stderr := opt.Stdout, opt.Stderr
+	if stdout == nil {
+		stdout = os.Stdout
+	}
+	if stderr == nil {
+		stderr = os.Stderr
+	}
 	cmd := &exec.Cmd{
 		// /proc/self/exe, resolved in the forked child, is this binary even
 		// if its file was deleted or replaced since it started.
 		Path:       "/proc/self/exe",
 		Args:       append([]string{os.Args[0]}, opt.Args...),
 		Env:        env,
-		Stdout:     opt.Stdout,
-		Stderr:     opt.Stderr,
+		Stdout:     stdout,
+		Stderr:     stderr,
 		ExtraFiles: files,
 	}
-	if cmd.Stdout == nil {
-		cmd.Stdout = os.Stdout
-	}
-	if cmd.Stderr == nil {
-		cmd.Stderr = os.Stderr
+	// Forwarded output: the child writes to pipes whose lines the parent
+	// copies, prefixed.
+	var outR, outW []*os.File
+	if !opt.RawOutput {
+		for range 2 {
+			r, w, err := os.Pipe()
+			if err != nil {
+				for _, f := range append(outR, outW...) {
+					f.Close()
+				}
+				return nil, fmt.Errorf("spawn: %w", err)
+			}
+			outR, outW = append(outR, r), append(outW, w)
+		}
+		cmd.Stdout, cmd.Stderr = outW[0], outW[1]
 	}
 	err = cmd.Start()
 	statusW.Close()
 	controlR.Close()
+	for _, w := range outW {
+		w.Close()
+	}
 	if err != nil {
 		statusR.Close()
 		controlW.Close()
+		for _, r := range outR {
+			r.Close()
+		}
+		if logSeg != nil {
+			logSeg.Close()
+		}
 		return nil, fmt.Errorf("spawn: start %s: %w", f.name, err)
 	}
 	registry.MarkStarted(f.name)
@@ -153,6 +179,21 @@ func (f *Func) Start(ctx context.Context, opt Options) (*Process, error) {
 		control: controlW,
 		ready:   make(chan struct{}),
 		done:    make(chan struct{}),
+		outputs: outR,
+		logRing: logRing,
+		logSeg:  logSeg,
+	}
+	if len(outR) > 0 {
+		prefix := expandPrefix(opt.OutputPrefix, f.name, cmd.Process.Pid)
+		for i, w := range []io.Writer{stdout, stderr} {
+			done := make(chan struct{})
+			p.outDone = append(p.outDone, done)
+			go forward(outR[i], w, prefix, done)
+		}
+	}
+	if logRing != nil {
+		p.logDone = make(chan struct{})
+		go pumpLogs(logRing, opt.Logger.Handler(), f.name, cmd.Process.Pid, p.logDone)
 	}
 	statusDone := make(chan string, 1)
 	go p.readStatus(statusR, statusDone)
@@ -228,6 +269,16 @@ func (p *Process) reap(statusR *os.File, statusDone <-chan string) {
 	text := <-statusDone
 	statusR.Close()
 	p.control.Close()
+	for i, r := range p.outputs {
+		drain(r, p.outDone[i])
+	}
+	if p.logRing != nil {
+		// Every record the child sent is in the ring: deliver them, then
+		// free the ring.
+		p.logRing.Close()
+		<-p.logDone
+		p.logSeg.Close()
+	}
 
 	var err error
 	if werr != nil {
@@ -296,6 +347,25 @@ func (p *Process) Terminate() error { return p.Signal(syscall.SIGTERM) }
 
 // Kill sends SIGKILL to the child, which stops it at once.
 func (p *Process) Kill() error { return p.Signal(syscall.SIGKILL) }
+
+// WaitAny waits until one of procs has exited and returns it: Python's
+// multiprocessing.connection.wait on process sentinels. It returns ctx.Err()
+// if ctx ends first, and nil, nil for no processes.
+func WaitAny(ctx context.Context, procs ...*Process) (*Process, error) {
+	if len(procs) == 0 {
+		return nil, nil
+	}
+	cases := make([]reflect.SelectCase, len(procs)+1)
+	for i, p := range procs {
+		cases[i] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(p.Done())}
+	}
+	cases[len(procs)] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())}
+	i, _, _ := reflect.Select(cases)
+	if i == len(procs) {
+		return nil, ctx.Err()
+	}
+	return procs[i], nil
+}
 
 // ExitError reports a child that exited with a non-zero status or was killed
 // by a signal.

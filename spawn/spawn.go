@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync/atomic"
 
@@ -28,13 +29,22 @@ var funcs = map[string]*Func{}
 // and in every child: the child is the same binary started afresh, and it
 // finds fn by name. Register panics if name is empty or already registered.
 func Register(name string, fn func(ctx context.Context, c *Child) error) *Func {
+	return register(name, fn, true)
+}
+
+// register is Register; tracked registrations are listed for the test
+// harness's check of functions no test starts (this package's own are not).
+func register(name string, fn func(ctx context.Context, c *Child) error, tracked bool) *Func {
 	if name == "" {
 		panic("spawn: Register with an empty name")
 	}
 	if fn == nil {
 		panic("spawn: Register " + name + " with a nil function")
 	}
-	if !registry.Add(name) {
+	if _, ok := funcs[name]; ok {
+		panic("spawn: function " + name + " registered twice")
+	}
+	if tracked && !registry.Add(name) {
 		panic("spawn: function " + name + " registered twice")
 	}
 	f := &Func{name: name, fn: fn}
@@ -58,10 +68,11 @@ func Main() {
 
 // Child is what a function running in a child process gets from its parent.
 type Child struct {
-	name  string
-	segs  []*shm.Segment
-	files []*os.File
-	args  []string
+	name   string
+	segs   []*shm.Segment
+	files  []*os.File
+	args   []string
+	logger *slog.Logger
 }
 
 // Name returns the name of the registered function the child runs.

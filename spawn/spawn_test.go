@@ -237,7 +237,8 @@ func TestArgsEnvSegments(t *testing.T) {
 			t.Errorf("segment %d: child wrote %q, want %q", i, got, want)
 		}
 	}
-	if stdout.String() != "child stdout line\n" || stderr.String() != "child stderr line\n" {
+	prefix := fmt.Sprintf("[TestArgsEnvSegments %d] ", p.Pid())
+	if stdout.String() != prefix+"child stdout line\n" || stderr.String() != prefix+"child stderr line\n" {
 		t.Errorf("stdout %q, stderr %q", stdout.String(), stderr.String())
 	}
 }
