@@ -543,4 +543,3 @@ func TestWaitAny(t *testing.T) {
 		t.Fatalf("WaitAny past its deadline = %v, %v", got, err)
 	}
 }
-
