@@ -33,10 +33,19 @@ func DefaultCodec[T any]() Codec[T] {
 		return any(stringCodec{}).(Codec[T])
 	}
 	if _, err := typelayout.Of[T](); err == nil {
-		return BinaryCodec[T]{}
+		return binaryCodec[T]{} // checked: no check per value
 	}
 	return GobCodec[T]{}
 }
+
+// binaryCodec is BinaryCodec for a T already checked.
+type binaryCodec[T any] struct{}
+
+func (binaryCodec[T]) Append(dst []byte, v T) ([]byte, error) {
+	return append(dst, unsafe.Slice((*byte)(unsafe.Pointer(&v)), unsafe.Sizeof(v))...), nil
+}
+
+func (binaryCodec[T]) Decode(src []byte) (T, error) { return BinaryCodec[T]{}.Decode(src) }
 
 type bytesCodec struct{}
 

@@ -129,17 +129,29 @@ type slot struct {
 	proc      *Process
 	stopSend  context.CancelFunc
 	inflight  map[uint64]*attempt
+	queued    int // attempts handed to the sender and not yet written
 	sendq     chan *attempt
+	frag      []byte        // dispatchLocked's message buffer
 	sent      chan struct{} // closed when the sender of this generation has stopped
 	permanent bool          // no replacement could be started
 }
 
-// request is a chunk of a call's inputs.
+// inputs are a call's encoded inputs, in one buffer: input i is
+// buf[off[i]:off[i+1]].
+type inputs struct {
+	buf []byte
+	off []uint32
+}
+
+func (in *inputs) len() int          { return len(in.off) - 1 }
+func (in *inputs) item(i int) []byte { return in.buf[in.off[i]:in.off[i+1]] }
+
+// request is a chunk of a call's inputs: lo to hi-1.
 type request struct {
 	call   *call
-	index  []int    // the inputs' indices in the call
-	items  [][]byte // the encoded inputs
-	deaths int      // workers that died running it
+	in     *inputs
+	lo, hi int
+	deaths int // workers that died running it
 }
 
 // attempt is one dispatch of a request to one worker.
@@ -265,6 +277,7 @@ func (p *Pool) startWorker(ctx context.Context, s *slot) error {
 	s.proc = proc
 	s.inflight = map[uint64]*attempt{}
 	s.sendq = make(chan *attempt, depth)
+	s.queued = 0
 	s.sent = make(chan struct{})
 	var sctx context.Context
 	sctx, s.stopSend = context.WithCancel(p.ctx)
@@ -317,8 +330,24 @@ func (p *Pool) dispatchLocked() {
 		a := &attempt{id: p.nextID, req: req, slot: best}
 		p.attempts[a.id] = a
 		best.inflight[a.id] = a
+		if best.queued == 0 && p.trySend(best, a) {
+			continue // written at once: no hand-off to the sender goroutine
+		}
+		best.queued++
 		best.sendq <- a // never blocks: at most depth attempts are in flight
 	}
+}
+
+// trySend writes a one-fragment request into the worker's ring if it fits
+// now. The sender has nothing queued, so fragments cannot interleave.
+func (p *Pool) trySend(s *slot, a *attempt) bool {
+	s.frag = putFragment(s.frag[:0], a.id, uint32(s.i), true, nil)
+	s.frag = appendRequest(s.frag, a.req.call.task, a.req.in, a.req.lo, a.req.hi)
+	if len(s.frag) > s.ring.MaxMessage() {
+		return false
+	}
+	ok, err := s.ring.TrySend(s.frag)
+	return ok && err == nil
 }
 
 // sender writes the requests given to one worker into its ring.
@@ -327,7 +356,7 @@ func (p *Pool) sender(ctx context.Context, s *slot, q <-chan *attempt, done chan
 	var body, frag []byte
 	room := s.ring.MaxMessage() - fragHeader
 	for a := range q {
-		body = appendRequest(body[:0], a.req.call.task, a.req.items)
+		body = appendRequest(body[:0], a.req.call.task, a.req.in, a.req.lo, a.req.hi)
 		for rest := body; ; {
 			n := min(len(rest), room)
 			frag = putFragment(frag[:0], a.id, uint32(s.i), n == len(rest), rest[:n])
@@ -342,6 +371,9 @@ func (p *Pool) sender(ctx context.Context, s *slot, q <-chan *attempt, done chan
 				break
 			}
 		}
+		p.mu.Lock()
+		s.queued--
+		p.mu.Unlock()
 	}
 }
 
@@ -371,12 +403,12 @@ func (p *Pool) collect() {
 		if f.last {
 			delete(p.attempts, a.id)
 			delete(a.slot.inflight, a.id)
-			res, err := parseResult(a.buf, len(a.req.items))
+			res, err := parseResult(a.buf, a.req.hi-a.req.lo)
 			if err != nil {
 				p.failLocked(a.req, fmt.Errorf("malformed result: %w", err))
 			} else {
 				for i, r := range res {
-					p.deliverLocked(a.req.call, a.req.index[i], r.status, r.data, nil)
+					p.deliverLocked(a.req.call, a.req.lo+i, r.status, r.data, nil)
 				}
 			}
 			p.dispatchLocked()
@@ -425,10 +457,10 @@ func (p *Pool) monitor(s *slot, proc *Process) {
 			p.failLocked(req, &WorkerDiedError{Pid: proc.Pid(), Attempts: req.deaths, Exit: exitErr})
 			continue
 		}
-		p.stats.Retries += len(req.items)
+		p.stats.Retries += req.hi - req.lo
 		// Split a chunk, so that the input that kills workers fails alone.
-		for i := range req.items {
-			again = append(again, &request{call: req.call, index: req.index[i : i+1], items: req.items[i : i+1], deaths: req.deaths})
+		for i := req.lo; i < req.hi; i++ {
+			again = append(again, &request{call: req.call, in: req.in, lo: i, hi: i + 1, deaths: req.deaths})
 		}
 	}
 	s.inflight = nil
@@ -497,14 +529,15 @@ type call struct {
 }
 
 // submit queues a call's inputs, cut into chunks.
-func (p *Pool) submit(task string, items [][]byte, chunk int, deliver func(*call, int, []byte, error)) (*call, error) {
-	c := &call{task: task, remaining: len(items), done: make(chan struct{}), deliver: deliver}
+func (p *Pool) submit(task string, in *inputs, chunk int, deliver func(*call, int, []byte, error)) (*call, error) {
+	n := in.len()
+	c := &call{task: task, remaining: n, done: make(chan struct{}), deliver: deliver}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closing {
 		return nil, ErrPoolClosed
 	}
-	if len(items) == 0 {
+	if n == 0 {
 		close(c.done)
 		c.finished = true
 		return c, nil
@@ -513,16 +546,11 @@ func (p *Pool) submit(task string, items [][]byte, chunk int, deliver func(*call
 		chunk = p.opt.ChunkSize
 	}
 	if chunk <= 0 {
-		chunk = p.autoChunk(items)
+		chunk = p.autoChunk(in)
 	}
 	p.calls++
-	for i := 0; i < len(items); i += chunk {
-		j := min(i+chunk, len(items))
-		idx := make([]int, j-i)
-		for k := range idx {
-			idx[k] = i + k
-		}
-		p.pending = append(p.pending, &request{call: c, index: idx, items: items[i:j:j]})
+	for i := 0; i < n; i += chunk {
+		p.pending = append(p.pending, &request{call: c, in: in, lo: i, hi: min(i+chunk, n)})
 	}
 	p.dispatchLocked()
 	return c, nil
@@ -530,14 +558,11 @@ func (p *Pool) submit(task string, items [][]byte, chunk int, deliver func(*call
 
 // autoChunk picks a chunk size like Python's: about four chunks per worker,
 // and at most 64 KiB of input per chunk.
-func (p *Pool) autoChunk(items [][]byte) int {
+func (p *Pool) autoChunk(in *inputs) int {
 	workers := len(p.slots)
-	chunk := (len(items) + 4*workers - 1) / (4 * workers)
-	total := 0
-	for _, it := range items {
-		total += len(it) + 4
-	}
-	if avg := total / len(items); avg > 0 {
+	n := in.len()
+	chunk := (n + 4*workers - 1) / (4 * workers)
+	if avg := (len(in.buf) + 4*n) / n; avg > 0 {
 		chunk = min(chunk, max(1, (64<<10)/avg))
 	}
 	return max(1, min(chunk, 4096))
@@ -563,7 +588,7 @@ func (p *Pool) deliverLocked(c *call, index int, status byte, data []byte, err e
 
 // failLocked ends every input of req with err.
 func (p *Pool) failLocked(req *request, err error) {
-	for _, i := range req.index {
+	for i := req.lo; i < req.hi; i++ {
 		var te *TaskError
 		e := err
 		if !errors.As(err, &te) && !errors.Is(err, ErrTerminated) {

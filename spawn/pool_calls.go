@@ -6,26 +6,20 @@ import (
 	"iter"
 )
 
-// encode encodes a call's inputs with the task's codec.
-func (t *Task[In, Out]) encode(inputs []In) ([][]byte, error) {
-	items := make([][]byte, len(inputs))
-	var buf []byte
-	for i, x := range inputs {
-		start := len(buf)
+// encode encodes a call's inputs with the task's codec, into one buffer.
+func (t *Task[In, Out]) encode(xs []In) (*inputs, error) {
+	in := &inputs{off: make([]uint32, 1, len(xs)+1)}
+	for i, x := range xs {
 		var err error
-		if buf, err = t.in.Append(buf, x); err != nil {
+		if in.buf, err = t.in.Append(in.buf, x); err != nil {
 			return nil, &TaskError{Task: t.name, Index: i, Message: "encoding the input: " + err.Error(), Err: err}
 		}
-		items[i] = buf[start:len(buf):len(buf)]
+		if uint64(len(in.buf)) > 1<<32-1 {
+			return nil, &TaskError{Task: t.name, Index: i, Message: "the inputs of one call exceed 4 GiB"}
+		}
+		in.off = append(in.off, uint32(len(in.buf)))
 	}
-	// items alias one buffer: re-slice them now that it stopped growing.
-	off := 0
-	for i := range items {
-		n := len(items[i])
-		items[i] = buf[off : off+n : off+n]
-		off += n
-	}
-	return items, nil
+	return in, nil
 }
 
 func (t *Task[In, Out]) decode(i int, data []byte) (Out, error) {

@@ -199,6 +199,7 @@ func TestPoolWorkersKilled(t *testing.T) {
 	killed := make(chan int)
 	go func() {
 		next := int64(500)
+		dead := map[int]bool{} // a killed worker is listed until it is reaped
 		for {
 			select {
 			case <-stop:
@@ -207,10 +208,13 @@ func TestPoolWorkersKilled(t *testing.T) {
 			default:
 			}
 			if done.Load() >= next {
-				pids := p.Pids()
-				if len(pids) > 0 {
-					syscall.Kill(pids[kills%len(pids)], syscall.SIGKILL)
-					kills++
+				for _, w := range p.Pids() {
+					if !dead[w] {
+						syscall.Kill(w, syscall.SIGKILL)
+						dead[w] = true
+						kills++
+						break
+					}
 				}
 				next += 500
 			}

@@ -65,12 +65,13 @@ func parseFragment(b []byte) (fragment, error) {
 	}, nil
 }
 
-// appendRequest appends a request body.
-func appendRequest(dst []byte, task string, items [][]byte) []byte {
+// appendRequest appends the body of a request for inputs lo to hi-1.
+func appendRequest(dst []byte, task string, in *inputs, lo, hi int) []byte {
 	dst = append(dst, byte(len(task)))
 	dst = append(dst, task...)
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(items)))
-	for _, it := range items {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(hi-lo))
+	for i := lo; i < hi; i++ {
+		it := in.item(i)
 		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(it)))
 		dst = append(dst, it...)
 	}

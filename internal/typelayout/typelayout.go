@@ -63,6 +63,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // ErrType reports a type that cannot live in shared memory. The packages
@@ -152,9 +153,28 @@ func Of[T any]() (*Layout, error) {
 	return For(reflect.TypeFor[T]())
 }
 
+// cache holds For's answers: a type's layout never changes.
+var cache sync.Map // reflect.Type → forResult
+
+type forResult struct {
+	l   *Layout
+	err error
+}
+
 // For returns the layout of t, or a *TypeError if t cannot live in shared
-// memory.
+// memory. Answers are cached per type; the Layout returned must not be
+// modified.
 func For(t reflect.Type) (*Layout, error) {
+	if r, ok := cache.Load(t); ok {
+		r := r.(forResult)
+		return r.l, r.err
+	}
+	l, err := compute(t)
+	cache.Store(t, forResult{l, err})
+	return l, err
+}
+
+func compute(t reflect.Type) (*Layout, error) {
 	var b strings.Builder
 	if path, bad := describe(&b, t, ""); bad != nil {
 		return nil, &TypeError{Type: t, Path: path, Bad: bad}
