@@ -44,3 +44,25 @@ func Example() {
 	// exit code 49
 	// failed with code 1 saying: no input file
 }
+
+var exampleSquare2 = spawn.RegisterTask("ExampleTask_Map.square", func(ctx context.Context, x int) (int, error) {
+	return x * x, nil
+})
+
+// Python's pool.map(square, range(10)).
+func ExampleTask_Map() {
+	ctx := context.Background()
+	pool, err := spawn.NewPool(ctx, spawn.PoolOptions{Workers: 3})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer func() { pool.Close(); pool.Wait() }()
+
+	numbers := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+	squares, err := exampleSquare2.Map(ctx, pool, numbers)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(squares)
+	// Output: [0 1 4 9 16 25 36 49 64 81]
+}
