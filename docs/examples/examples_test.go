@@ -27,8 +27,9 @@ var placeholders = strings.NewReplacer(
 )
 
 // documentedOutput returns the lines of the indented block that follows
-// "Output:" in the package comment of dir/main.go.
-func documentedOutput(t *testing.T, dir string) []string {
+// "Output:" (or "Unordered output:", when the lines may come in any order)
+// in the package comment of dir/main.go, and whether they are unordered.
+func documentedOutput(t *testing.T, dir string) ([]string, bool) {
 	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(dir, "main.go"), nil, parser.ParseComments|parser.PackageClauseOnly)
 	if err != nil {
 		t.Fatal(err)
@@ -37,18 +38,19 @@ func documentedOutput(t *testing.T, dir string) []string {
 		t.Fatalf("%s/main.go has no package comment", dir)
 	}
 	text := f.Doc.Text()
-	i := strings.Index(text, "Output:\n")
+	unordered := strings.Contains(text, "Unordered output:\n")
+	i := strings.Index(text, "utput:\n")
 	if i < 0 {
 		t.Fatalf("%s/main.go: the package comment documents no Output:", dir)
 	}
 	var lines []string
-	for _, l := range strings.Split(strings.TrimLeft(text[i+len("Output:\n"):], "\n"), "\n") {
+	for _, l := range strings.Split(strings.TrimLeft(text[i+len("utput:\n"):], "\n"), "\n") {
 		if !strings.HasPrefix(l, "\t") {
 			break
 		}
 		lines = append(lines, strings.TrimPrefix(l, "\t"))
 	}
-	return lines
+	return lines, unordered
 }
 
 func TestExamples(t *testing.T) {
@@ -72,7 +74,7 @@ func TestExamples(t *testing.T) {
 	for _, d := range dirs {
 		name := filepath.Dir(d)
 		t.Run(name, func(t *testing.T) {
-			want := documentedOutput(t, name)
+			want, unordered := documentedOutput(t, name)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, filepath.Join(bin, name))
@@ -86,11 +88,27 @@ func TestExamples(t *testing.T) {
 				t.Fatalf("%s printed %d lines, its documentation shows %d:\n--- got\n%s\n--- documented\n%s",
 					name, len(got), len(want), strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
-			for i := range want {
-				re := regexp.MustCompile("^" + placeholders.Replace(regexp.QuoteMeta(want[i])) + "$")
-				if !re.MatchString(got[i]) {
-					t.Errorf("%s line %d:\n got  %q\n want %q", name, i+1, got[i], want[i])
+			if !unordered {
+				for i := range want {
+					re := regexp.MustCompile("^" + placeholders.Replace(regexp.QuoteMeta(want[i])) + "$")
+					if !re.MatchString(got[i]) {
+						t.Errorf("%s line %d:\n got  %q\n want %q", name, i+1, got[i], want[i])
+					}
 				}
+				return
+			}
+			// Unordered: every documented line matches a distinct printed line.
+			used := make([]bool, len(got))
+		next:
+			for _, w := range want {
+				re := regexp.MustCompile("^" + placeholders.Replace(regexp.QuoteMeta(w)) + "$")
+				for j, g := range got {
+					if !used[j] && re.MatchString(g) {
+						used[j] = true
+						continue next
+					}
+				}
+				t.Errorf("%s: no printed line matches %q\nprinted:\n%s", name, w, strings.Join(got, "\n"))
 			}
 		})
 	}
