@@ -160,10 +160,13 @@ func (m Mutex) lockSlow(ctx context.Context) (bool, error) {
 	}
 }
 
-// Unlock releases the lock. It panics if the lock is not held by the calling
-// process: unlocking a free lock, or one held by another process, is a bug
-// that would otherwise break mutual exclusion silently. Any goroutine of the
-// holding process may unlock, as with sync.Mutex.
+// Unlock releases the lock. It panics if the lock is free, or is held by
+// another live process: both are bugs that would otherwise break mutual
+// exclusion silently. A word that names no live process can only be the
+// work of a damaged or hostile peer (the caller believes it holds the
+// lock): Unlock then frees the lock rather than panic on bytes read from
+// shared memory. Any goroutine of the holding process may unlock, as with
+// sync.Mutex.
 func (m Mutex) Unlock(what string) {
 	RaceRelease(m.Word)
 	// Release: publishes the holder's writes to the next acquirer.
@@ -180,13 +183,13 @@ func (m Mutex) unlockSlow(what string) {
 		if v == 0 {
 			panic(fmt.Sprintf("%s: unlock of unlocked mutex", what))
 		}
-		if v&^W != self {
+		if holder := proc.Identity(v &^ W); uint64(holder) != self && proc.Alive(holder) {
 			panic(fmt.Sprintf("%s: unlock of mutex held by another process (pid %d); this process (pid %d) does not hold it",
-				what, proc.Identity(v&^W).Pid(), proc.Self().Pid()))
+				what, holder.Pid(), proc.Self().Pid()))
 		}
 		if atomic.CompareAndSwapUint64(m.Word, v, 0) {
-			if v&W != 0 {
-				futex.Wake(hi(m.Word), 1)
+			if v&W != 0 || uint64(proc.Identity(v&^W)) != self {
+				futex.WakeAll(hi(m.Word))
 			}
 			return
 		}
