@@ -432,4 +432,3 @@ func rssKiB(t *testing.T) int {
 	fmt.Sscan(string(b), &size, &resident)
 	return resident * os.Getpagesize() / 1024
 }
-
