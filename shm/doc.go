@@ -94,7 +94,17 @@
 //
 // A named or file-backed segment's file could be truncated by another
 // process of the same user; a later access to the missing pages would then
-// raise SIGBUS. Anonymous segments are sealed against this.
+// raise SIGBUS. Anonymous segments are sealed against this. Segment.Check
+// detects a truncation, and Guard turns the SIGBUS of an access it wraps
+// into ErrTruncated (Go allows that for faults in the goroutine that runs
+// the access; a fault elsewhere still ends the program).
+//
+// Creating a segment reserves its memory or disk blocks at once
+// (fallocate). A memory-backed segment (anonymous, or under /dev/shm)
+// larger than the memory the machine and this process's cgroup have
+// available is refused with ErrNoSpace: a memfd has no size limit of its
+// own, and reserving more than memory holds would wake the out-of-memory
+// killer rather than fail.
 //
 // # Compatibility
 //

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"strconv"
 	"syscall"
 
@@ -169,8 +170,17 @@ func build(f *os.File, display, where string, size int64, publish func() error) 
 	if err := unix.Fchmod(int(f.Fd()), 0o600); err != nil {
 		return fail(os.NewSyscallError("fchmod", err))
 	}
+	// Memory-backed files (memfd, tmpfs) take their pages from memory at
+	// once: a memfd has no size limit of its own, so reserving more than
+	// the machine can give would summon the out-of-memory killer instead of
+	// failing. Refuse it now.
+	if inMemory(f) {
+		if avail, ok := availableMemory(); ok && uint64(size) > avail {
+			return fail(fmt.Errorf("%w: cannot reserve %d bytes in %s: only %d bytes of memory are available", ErrNoSpace, size, where, avail))
+		}
+	}
 	if err := reserve(f, size); err != nil {
-		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.ENOMEM) {
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.EFBIG) {
 			return fail(fmt.Errorf("%w: cannot reserve %d bytes in %s (%w)", ErrNoSpace, size, where, err))
 		}
 		return fail(err)
@@ -192,6 +202,49 @@ func build(f *os.File, display, where string, size int64, publish func() error) 
 		return nil, err
 	}
 	return s, nil
+}
+
+// inMemory reports whether f lives in memory (tmpfs, or a memfd, which is a
+// tmpfs file too).
+func inMemory(f *os.File) bool {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return false
+	}
+	return st.Type == unix.TMPFS_MAGIC || st.Type == unix.HUGETLBFS_MAGIC
+}
+
+// availableMemory returns the bytes this process can still have: the
+// kernel's MemAvailable estimate, or less if its cgroup (v2) has a lower
+// limit.
+func availableMemory() (uint64, bool) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	var avail uint64
+	found := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err == nil {
+				avail, found = kb*1024, true
+			}
+		}
+	}
+	if !found {
+		return 0, false
+	}
+	max, err1 := os.ReadFile("/sys/fs/cgroup/memory.max")
+	cur, err2 := os.ReadFile("/sys/fs/cgroup/memory.current")
+	if err1 == nil && err2 == nil {
+		m, errm := strconv.ParseUint(strings.TrimSpace(string(max)), 10, 64) // "max": no limit
+		c, errc := strconv.ParseUint(strings.TrimSpace(string(cur)), 10, 64)
+		if errm == nil && errc == nil && m > c {
+			avail = min(avail, m-c)
+		}
+	}
+	return avail, true
 }
 
 // reserve gives f its size and allocates its blocks, so that running out of
