@@ -53,4 +53,3 @@ func Guard(fn func()) (err error) {
 	fn()
 	return nil
 }
-
