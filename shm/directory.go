@@ -153,12 +153,19 @@ func (s *Segment) claim(name string, kind Kind, size, align uint64) (uint32, uin
 	n := copy(s.mem[base+entName:base+entName+MaxNameLen], name)
 	clear(s.mem[base+entName+n : base+entName+MaxNameLen])
 	atomic.StoreUint32(layout.U32(s.mem, base+entState), stateInit)
+	if testHookClaim != nil {
+		testHookClaim(name)
+	}
 	// Step 3.
 	atomic.StoreUint64(layout.U64(s.mem, offHeapNext), off+size)
 	// Step 4. Release: readers that load DirUsed see the complete entry.
 	atomic.StoreUint32(layout.U32(s.mem, offDirUsed), index+1)
 	return index, off, nil
 }
+
+// testHookClaim, set by tests, runs in claim between steps 2 and 3, with the
+// allocation lock held.
+var testHookClaim func(name string)
 
 // abandonIfDead abandons an entry in state init whose creator has died, and
 // reports whether the entry is (now) abandoned.

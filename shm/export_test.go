@@ -16,3 +16,7 @@ const (
 	EntSize       = entSize
 	EntName       = entName
 )
+
+// SetClaimHook makes Alloc call f while it holds the allocation lock, after
+// writing the new entry and before advancing the heap.
+func SetClaimHook(f func(name string)) { testHookClaim = f }

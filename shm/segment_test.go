@@ -526,3 +526,61 @@ func TestCreatorDiesDuringInit(t *testing.T) {
 		t.Fatal("the new object reuses the dead creator's memory")
 	}
 }
+
+// childAllocHang stops inside Alloc, holding the segment's allocation lock,
+// until it is killed.
+var childAllocHang = spawn.Register("TestAllocatorDiesHoldingLock", func(ctx context.Context, c *spawn.Child) error {
+	seg := c.Segments()[0]
+	ctl, err := shm.OpenBytes(seg, "ctl")
+	if err != nil {
+		return err
+	}
+	shm.SetClaimHook(func(string) {
+		atomic.StoreUint32(u32(ctl), 1)
+		<-ctx.Done() // killed here, holding the lock
+	})
+	_, err = seg.Alloc("doomed", shm.KindUser, 100, 0, nil)
+	return err
+})
+
+func TestAllocatorDiesHoldingLock(t *testing.T) {
+	seg, err := shm.CreateAnon(1 << 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	ctl, err := shm.NewBytes(seg, "ctl", 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := childAllocHang.Start(context.Background(), spawn.Options{Segments: []*shm.Segment{seg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, testutil.Timeout, "the child to stop inside Alloc", func() bool { return atomic.LoadUint32(u32(ctl)) == 1 })
+	p.Kill()
+	p.Wait()
+	// The next allocator takes the lock over and finds a consistent
+	// directory: the dead one's entry was never counted.
+	b, err := shm.NewBytes(seg, "after", 100)
+	if err != nil {
+		t.Fatalf("NewBytes after the allocator died holding the lock: %v", err)
+	}
+	if _, err := shm.OpenBytes(seg, "doomed"); !errors.Is(err, shm.ErrNotExist) {
+		t.Fatalf("the dead allocator's object = %v, want ErrNotExist", err)
+	}
+	objs := seg.Objects()
+	if len(objs) != 2 || objs[1].Name != "after" || len(b) != 100 {
+		t.Fatalf("Objects = %+v", objs)
+	}
+	// And the file re-validates.
+	f, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", seg.File().Fd()), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := shm.FromFile(f, "")
+	if err != nil {
+		t.Fatalf("re-opening the segment: %v", err)
+	}
+	again.Close()
+}
