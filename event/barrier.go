@@ -263,16 +263,15 @@ func (b *Barrier) Wait(ctx context.Context) (int, error) {
 // wait is B5: it sleeps until Seq leaves s, checking the parties every
 // robust.CheckPeriod.
 func (b *Barrier) wait(ctx context.Context, s uint32) error {
-	if n := b.spin.Polls(); n > 0 {
-		for i := 0; i < n; i++ {
-			if cur := atomic.LoadUint32(b.seq); cur != s {
-				b.spin.Success()
-				return b.outcome(s, cur)
-			}
-			spin.Pause()
-		}
-		b.spin.Failure()
+	var cur uint32
+	ok, tok := b.spin.Spin(func() bool {
+		cur = atomic.LoadUint32(b.seq)
+		return cur != s
+	})
+	if ok {
+		return b.outcome(s, cur)
 	}
+	defer b.spin.Waited(tok)
 	// Publishes a sleeper to the completing party (B4).
 	atomic.AddUint32(b.waiters, 1)
 	defer atomic.AddUint32(b.waiters, ^uint32(0))
@@ -473,10 +472,20 @@ func (b *Barrier) Reset() {
 	for {
 		v := atomic.LoadUint64(b.state)
 		if atomic.CompareAndSwapUint64(b.state, v, next(v, true)) {
-			b.wakeAll()
-			return
+			break
 		}
 	}
+	// A new set of processes may use the barrier now: forget the parties
+	// of the rounds before, so that one that has since exited (normally,
+	// after ErrBroken) is not taken for a dead party of the next round.
+	// A party that waits again registers again.
+	for i := 0; i < holders.Slots; i++ {
+		p := b.members.Slot(i)
+		if v := atomic.LoadUint64(p); v != 0 {
+			atomic.CompareAndSwapUint64(p, v, 0)
+		}
+	}
+	b.wakeAll()
 }
 
 // Leave tells the barrier that this process will not call Wait again, so

@@ -431,3 +431,30 @@ func TestBarrierCorrupt(t *testing.T) {
 		})
 	}
 }
+
+// TestBarrierResetForgetsParties: parties that got ErrBroken from a Reset
+// and exited are not taken, in the next round, for dead parties it waits
+// for — even by a waiter that sleeps past the party check.
+func TestBarrierResetForgetsParties(t *testing.T) {
+	seg := newSeg(t)
+	b, err := event.NewBarrier(seg, "b", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCounters(t, seg)
+	ps := []*spawn.Process{start(t, brokenWaiter, seg), start(t, brokenWaiter, seg)}
+	testutil.WaitFor(t, testutil.Timeout, "two parties to wait", func() bool { return b.Waiting() == 2 && b.WaitersForTest() == 2 })
+	b.Reset()
+	waitAll(t, ps...) // they got ErrBroken and exited
+	res := make(chan error, 1)
+	go func() { _, err := b.Wait(context.Background()); res <- err }()
+	testutil.WaitFor(t, testutil.Timeout, "this process to wait", func() bool { return b.Waiting() == 1 })
+	// Let the lone waiter sleep past the party check (25 ms) before the
+	// new parties arrive: the scenario under test, not synchronisation.
+	time.Sleep(60 * time.Millisecond)
+	ps = []*spawn.Process{start(t, brokenWaiter, seg), start(t, brokenWaiter, seg)}
+	if err := <-res; err != nil {
+		t.Fatalf("Wait of the round after Reset = %v, want nil", err)
+	}
+	waitAll(t, ps...)
+}

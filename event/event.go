@@ -147,16 +147,11 @@ func (e *Event) Wait(ctx context.Context) error {
 }
 
 func (e *Event) waitSlow(ctx context.Context, s uint32) error {
-	if n := e.spin.Polls(); n > 0 {
-		for i := 0; i < n; i++ {
-			if atomic.LoadUint32(e.state) != s {
-				e.spin.Success()
-				return nil
-			}
-			spin.Pause()
-		}
-		e.spin.Failure()
+	ok, tok := e.spin.Spin(func() bool { return atomic.LoadUint32(e.state) != s })
+	if ok {
+		return nil
 	}
+	defer e.spin.Waited(tok)
 	// E2. Publishes a sleeper to Set (S2).
 	atomic.AddUint32(e.waiters, 1)
 	defer atomic.AddUint32(e.waiters, ^uint32(0))

@@ -274,14 +274,19 @@ func (rw *RWMutex) rlockSlow(ctx context.Context, held bool) error {
 		since    time.Time // when this reader first saw watched
 		lastReap time.Time // when this reader last freed dead readers' slots
 		spun     bool
+		tok      spin.Token
 	)
 	for {
 		if atomic.LoadUint64(rw.writer) != 0 {
 			if !spun {
+				// Spin once for the writer to leave; then sleep, and tell
+				// the budget how long the wait took.
 				spun = true
-				if rw.spinWriter() {
+				var ok bool
+				if ok, tok = rw.rspin.Spin(func() bool { return atomic.LoadUint64(rw.writer) == 0 }); ok {
 					continue
 				}
+				defer rw.rspin.Waited(tok)
 			}
 			if err := rw.waitWriter(ctx, &watched, &since); err != nil {
 				return err
@@ -302,23 +307,6 @@ func (rw *RWMutex) rlockSlow(ctx context.Context, held bool) error {
 		}
 		rw.runlockSlow(false) // R4
 	}
-}
-
-// spinWriter polls for a bounded, adaptive time for the writer to leave.
-func (rw *RWMutex) spinWriter() bool {
-	n := rw.rspin.Polls()
-	if n == 0 {
-		return false
-	}
-	for i := 0; i < n; i++ {
-		if atomic.LoadUint64(rw.writer) == 0 {
-			rw.rspin.Success()
-			return true
-		}
-		spin.Pause()
-	}
-	rw.rspin.Failure()
-	return false
 }
 
 // waitWriter is R5: it sleeps on Gate until the writer leaves, for
@@ -475,16 +463,11 @@ func (rw *RWMutex) TryLock() bool {
 // drainReaders is W3: it waits until every reader slot is free, freeing the
 // slots of dead readers every robust.CheckPeriod.
 func (rw *RWMutex) drainReaders(ctx context.Context) error {
-	if n := rw.wspin.Polls(); n > 0 {
-		for i := 0; i < n; i++ {
-			if rw.readers.Empty() {
-				rw.wspin.Success()
-				return nil
-			}
-			spin.Pause()
-		}
-		rw.wspin.Failure()
+	ok, tok := rw.wspin.Spin(rw.readers.Empty)
+	if ok {
+		return nil
 	}
+	defer rw.wspin.Waited(tok)
 	lastReap := time.Now()
 	for {
 		// Publishes a sleeping writer to readers that free a slot after

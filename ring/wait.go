@@ -80,16 +80,11 @@ func (s sleeper) wait(ctx context.Context, o waitOpts) error {
 	if o.busy {
 		return busyWait(ctx, o)
 	}
-	if n := o.budget.Polls(); n > 0 {
-		for i := 0; i < n; i++ {
-			if o.ready() {
-				o.budget.Success()
-				return nil
-			}
-			spin.Pause()
-		}
-		o.budget.Failure()
+	ok, tok := o.budget.Spin(o.ready)
+	if ok {
+		return nil
 	}
+	defer o.budget.Waited(tok)
 	var slept time.Time
 	for {
 		if o.ready() {

@@ -230,16 +230,11 @@ func (s *Semaphore) acquireSlow(ctx context.Context) error {
 	if s.take() {
 		return nil
 	}
-	if n := s.spin.Polls(); n > 0 {
-		for i := 0; i < n; i++ {
-			if atomic.LoadUint32(s.value) != 0 && s.take() {
-				s.spin.Success()
-				return nil
-			}
-			spin.Pause()
-		}
-		s.spin.Failure()
+	ok, tok := s.spin.Spin(func() bool { return atomic.LoadUint32(s.value) != 0 && s.take() })
+	if ok {
+		return nil
 	}
+	defer s.spin.Waited(tok)
 	// Sleeps are bounded: a bounded semaphore looks for dead holders every
 	// CheckPeriod, and a releaser killed between its CAS and its wake
 	// delays a sleeper by at most that long.

@@ -105,16 +105,13 @@ func (m Mutex) Lock(ctx context.Context) (ownerDead bool, err error) {
 func (m Mutex) lockSlow(ctx context.Context) (bool, error) {
 	self := uint64(proc.Self())
 	if m.Budget != nil {
-		if n := m.Budget.Polls(); n > 0 {
-			for i := 0; i < n; i++ {
-				if atomic.LoadUint64(m.Word) == 0 && atomic.CompareAndSwapUint64(m.Word, 0, self) {
-					m.Budget.Success()
-					return false, nil
-				}
-				spin.Pause()
-			}
-			m.Budget.Failure()
+		ok, tok := m.Budget.Spin(func() bool {
+			return atomic.LoadUint64(m.Word) == 0 && atomic.CompareAndSwapUint64(m.Word, 0, self)
+		})
+		if ok {
+			return false, nil
 		}
+		defer m.Budget.Waited(tok)
 	}
 	var (
 		watched uint64    // holder identity being timed

@@ -1,15 +1,17 @@
 // Package spin implements the bounded, adaptive busy-wait that precedes a
 // futex sleep.
 //
-// A waiter that spins for about as long as a sleep and a wake cost (a few
-// microseconds) before it blocks never pays more than twice what the best
-// choice would have cost (the classic competitive argument for spin-then-
-// block). So a Budget spins for a duration, not a count: it starts at 5 µs,
-// doubles after a spin that ends in success (up to 50 µs), halves after one
-// that ends in a sleep (down to 2 µs), and converts durations to polls by
-// timing the CPU's pause instruction once. Spinning is bounded, and it never
-// happens on a machine with one CPU, where it could only delay the process
-// being waited for.
+// Spinning pays when the other side will act within about what a sleep and
+// a wake cost, and wastes a CPU (or delays the very process waited for, if
+// they share one) when it will not. So a Budget measures how long its waits
+// actually last, spun or slept, and keeps a moving average: when typical
+// waits are short (under MaxSpin/2), a wait spins for twice the average
+// (at least MinSpin), long enough to catch the usual case; when they are
+// long — a busy machine, a slow peer — it sleeps at once, as a plain futex
+// would. The measurement does not depend on spinning, so a handle notices
+// when waits get short again. Durations are converted to polls by timing
+// the CPU's pause instruction once. On a machine with one CPU, or with
+// GOMAXPROCS=1, it never spins.
 package spin
 
 import (
@@ -19,67 +21,89 @@ import (
 	"time"
 )
 
-// Budget bounds, as durations of spinning.
+// Bounds of a spin, as durations.
 const (
-	MinSpin     = 2 * time.Microsecond
-	InitialSpin = 5 * time.Microsecond
-	MaxSpin     = 50 * time.Microsecond
+	MinSpin = 2 * time.Microsecond
+	MaxSpin = 50 * time.Microsecond
+
+	// firstGuess is the average assumed before any wait was measured.
+	firstGuess = 2 * time.Microsecond
 )
 
 // Budget is the adaptive spin budget kept in a handle (not in shared memory:
 // it describes this process's experience). Its zero value is ready to use.
 // It is safe for concurrent use.
 type Budget struct {
-	n atomic.Int32 // polls; 0 until first adjusted (then in [min, max])
+	avg atomic.Int64 // moving average of wait durations, ns; 0: none yet
 }
+
+// Token marks the start of a wait, for Waited.
+type Token struct{ start time.Time }
 
 var cal struct {
-	once               sync.Once
-	min, initial, max_ int32
+	once    sync.Once
+	perPoll time.Duration
 }
 
-// calibrate converts the budget bounds into polls by timing pauses.
+// calibrate times the pause instruction.
 func calibrate() {
 	const probes = 2000
 	t := time.Now()
 	for i := 0; i < probes; i++ {
 		pause()
 	}
-	per := time.Since(t) / probes
-	if per <= 0 {
-		per = time.Nanosecond
-	}
-	polls := func(d time.Duration) int32 { return int32(max(d/per, 1)) }
-	cal.min, cal.initial, cal.max_ = polls(MinSpin), polls(InitialSpin), polls(MaxSpin)
+	cal.perPoll = max(time.Since(t)/probes, time.Nanosecond)
 }
 
 // multiCPU is true when spinning can help: another CPU can run the side we
 // wait for while we spin.
 var multiCPU = runtime.NumCPU() > 1
 
-// Polls returns the number of polls to try before sleeping.
-func (b *Budget) Polls() int {
+// polls returns how many polls the next wait spins for.
+func (b *Budget) polls() int {
 	if !multiCPU || runtime.GOMAXPROCS(0) == 1 {
 		return 0
 	}
 	cal.once.Do(calibrate)
-	if n := b.n.Load(); n != 0 {
-		return int(n)
+	a := time.Duration(b.avg.Load())
+	if a == 0 {
+		a = firstGuess
 	}
-	return int(cal.initial)
+	if a > MaxSpin/2 {
+		return 0 // waits are long: sleep at once
+	}
+	return int(max(2*a, MinSpin) / cal.perPoll)
 }
 
-// Success records that a spin ended with the condition met.
-func (b *Budget) Success() {
-	n := int32(b.Polls())
-	b.n.Store(min(n*2, cal.max_))
+// record folds one wait's duration into the average (weight 1/8).
+func (b *Budget) record(d time.Duration) {
+	a := b.avg.Load()
+	if a == 0 {
+		b.avg.Store(int64(d))
+		return
+	}
+	b.avg.Store(a + (int64(d)-a)/8)
 }
 
-// Failure records that a spin ended in a sleep.
-func (b *Budget) Failure() {
-	n := int32(b.Polls())
-	b.n.Store(max(n/2, cal.min))
+// Spin polls ready, pausing between polls, for the budget's time, and
+// reports whether it held. If it did not, the caller sleeps, and calls
+// Waited with the token when its wait is over, so that the budget learns
+// how long waits last.
+func (b *Budget) Spin(ready func() bool) (bool, Token) {
+	t := Token{time.Now()}
+	n := b.polls()
+	for i := 0; i < n; i++ {
+		if ready() {
+			b.record(time.Since(t.start))
+			return true, t
+		}
+		pause()
+	}
+	return false, t
 }
+
+// Waited records the end of a wait that Spin began and sleeping finished.
+func (b *Budget) Waited(t Token) { b.record(time.Since(t.start)) }
 
 // Pause spends a few tens of cycles politely: it tells the CPU that this
 // is a spin-wait loop (PAUSE on amd64, YIELD on arm64), which frees

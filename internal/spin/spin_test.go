@@ -2,34 +2,42 @@ package spin
 
 import (
 	"testing"
+	"time"
 )
 
-// TestBudget checks the adaptation: start, double on success up to the
-// maximum, halve on failure down to the minimum.
+// TestBudget checks the adaptation: short waits make it spin about twice
+// their length, long ones make it sleep at once, and it recovers when waits
+// get short again.
 func TestBudget(t *testing.T) {
 	if !multiCPU {
 		t.Skip("one CPU: no spinning")
 	}
 	var b Budget
-	first := b.Polls()
-	if first != int(cal.initial) || cal.min < 1 || cal.min >= cal.initial || cal.initial >= cal.max_ {
-		t.Fatalf("initial %d, calibration %d/%d/%d", first, cal.min, cal.initial, cal.max_)
+	if n := b.polls(); n <= 0 {
+		t.Fatalf("first wait spins %d polls", n)
 	}
-	b.Success()
-	if b.Polls() != min(2*first, int(cal.max_)) {
-		t.Fatalf("after a success %d, want %d", b.Polls(), 2*first)
+	for i := 0; i < 50; i++ {
+		b.record(5 * time.Microsecond)
 	}
-	for i := 0; i < 40; i++ {
-		b.Success()
+	want := int(10 * time.Microsecond / cal.perPoll)
+	if n := b.polls(); n < want*9/10 || n > want*11/10 {
+		t.Fatalf("after 5 µs waits: %d polls, want about %d (10 µs)", n, want)
 	}
-	if b.Polls() != int(cal.max_) {
-		t.Fatalf("after many successes %d, want the maximum %d", b.Polls(), cal.max_)
+	for i := 0; i < 50; i++ {
+		b.record(time.Millisecond)
 	}
-	for i := 0; i < 40; i++ {
-		b.Failure()
+	if n := b.polls(); n != 0 {
+		t.Fatalf("after 1 ms waits: %d polls, want 0", n)
 	}
-	if b.Polls() != int(cal.min) {
-		t.Fatalf("after many failures %d, want the minimum %d", b.Polls(), cal.min)
+	for i := 0; i < 100; i++ {
+		b.record(300 * time.Nanosecond)
+	}
+	if n, floor := b.polls(), int(MinSpin/cal.perPoll); n != floor {
+		t.Fatalf("after 300 ns waits: %d polls, want the floor %d", n, floor)
+	}
+	ok, tok := b.Spin(func() bool { return true })
+	if !ok || tok.start.IsZero() {
+		t.Fatal("Spin of a ready condition")
 	}
 }
 
