@@ -221,6 +221,7 @@ func start(m Mech, p Pattern, size int, opt Options) (_ *run, err error) {
 		o := spawn.Options{
 			Segments: []*shm.Segment{seg},
 			Args:     []string{m.Name, pe.role, strconv.Itoa(size), strconv.Itoa(cpu), strconv.Itoa(pe.side)},
+			Env:      peerEnv,
 		}
 		if pe.side == sideB {
 			o.Files = r.e.bFiles
@@ -281,6 +282,15 @@ func (r *run) Close() error {
 	r.e.seg.Close()
 	return first
 }
+
+// peerEnv is added to the peers' environment: built with the race
+// detector, a process sleeps a second before it exits unless told not to.
+var peerEnv = func() []string {
+	if os.Getenv("GORACE") == "" {
+		return []string{"GORACE=atexit_sleep_ms=0"}
+	}
+	return nil
+}()
 
 // benchPeer runs side B of a run (or a consumer of side A) in a process of
 // its own. Args: mechanism, role, message size, CPU (-1: none), side.
