@@ -176,7 +176,7 @@ func TestPinnedRun(t *testing.T) {
 	if code := run([]string{"-q", "-cpu", "0", "-mech", "spsc,unix,chan", "-sizes", "64", "-duration", "1ms", "-reps", "1"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	if !strings.Contains(stdout.String(), "both sides pinned to CPU 0") || !strings.Contains(stdout.String(), "spsc!") {
+	if !strings.Contains(stdout.String(), "Both sides pinned to CPU 0") || !strings.Contains(stdout.String(), "spsc!") {
 		t.Errorf("placement not reported, or spsc not marked:\n%s", stdout.String())
 	}
 }
@@ -268,7 +268,7 @@ func TestReportUnits(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	rep.writeTable(&buf)
-	for _, s := range []string{"0.10", "0.50× atomic", "2.5× unix", "25M", "1600", "±20%"} {
+	for _, s := range []string{"0.10", "0.50× atomic", "2.5× unix", "25M", "1600", "0.08–0.12", "20M–30M"} {
 		if !strings.Contains(buf.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, buf.String())
 		}

@@ -25,8 +25,12 @@ const (
 // familyColour: shmkit warm, baselines cool, kernel baselines purple.
 var familyColour = map[string]string{"shmkit": "#d9480f", "baseline": "#1971c2", "kernel": "#7048e8"}
 
-// lineColours tell the stream lines apart.
-var lineColours = []string{"#d9480f", "#e8590c", "#f08c00", "#c2255c", "#a61e4d", "#1971c2", "#0b7285", "#2b8a3e", "#7048e8", "#5f3dc4", "#495057", "#862e9c"}
+// lineColours tell the stream lines apart: warm for shmkit, cool for the
+// baselines.
+var lineColours = map[bool][]string{
+	true:  {"#d9480f", "#f59f00", "#c2255c", "#e8590c", "#a61e4d", "#862e9c", "#fd7e14"},
+	false: {"#1971c2", "#0b7285", "#2b8a3e", "#7048e8", "#495057", "#3bc9db", "#5c940d"},
+}
 
 func (rep *Report) writeSVG(w io.Writer) error {
 	bw := bufio.NewWriter(w)
@@ -185,11 +189,15 @@ func (rep *Report) svgThroughput(b *strings.Builder, y int) int {
 			xAt(s), top, xAt(s), bottom, xAt(s), bottom+14, sizeName(s))
 	}
 	fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" class="axis"/>`+"\n", x0, bottom, x1, bottom)
+	nth := map[bool]int{}
 	for i, name := range mechs {
 		rs := byMech[name]
-		col := lineColours[i%len(lineColours)]
+		shmkit := rs[0].Family == "shmkit"
+		pal := lineColours[shmkit]
+		col := pal[nth[shmkit]%len(pal)]
+		nth[shmkit]++
 		dash := ""
-		if rs[0].Family != "shmkit" {
+		if !shmkit {
 			dash = ` stroke-dasharray="5 3"`
 		}
 		var pts []string

@@ -15,8 +15,12 @@ func (rep *Report) writeTable(w io.Writer) {
 	m := rep.Machine
 	fmt.Fprintf(w, "shmkit bench: %s, %d CPUs, %s, %s %s/%s\n", orUnknown(m.CPU), m.CPUs, orUnknown(m.Kernel), m.Go, m.OS, m.Arch)
 	c := rep.Config
-	fmt.Fprintf(w, "%s; %d repetitions of %v per case, interleaved, each after a warm-up; %v in all\n",
-		c.Placement, c.Reps, time.Duration(c.DurationNS), time.Duration(m.WallNS).Round(time.Second))
+	reps := "repetitions"
+	if c.Reps == 1 {
+		reps = "repetition"
+	}
+	fmt.Fprintf(w, "%s; %d %s of %v per case, interleaved, each after a warm-up; %v in all\n",
+		upperFirst(c.Placement), c.Reps, reps, time.Duration(c.DurationNS), time.Duration(m.WallNS).Round(time.Second))
 	fmt.Fprintf(w, "load average %.2f before, %.2f after; other processes used %.2f CPUs on average during the run; steal %.1f%%\n",
 		m.LoadBefore[0], m.LoadAfter[0], m.OtherCPU, m.StealPercent)
 
@@ -33,10 +37,10 @@ func (rep *Report) writeTable(w io.Writer) {
 		t := &table{}
 		if p == ipcbench.PatternRoundTrip {
 			fmt.Fprintf(w, "\nRound trip: A sends a message, B sends it back. Latency in µs, percentiles of every round trip.\n")
-			t.header("size", "mechanism", "family", ">p50", ">p99", ">p99.9", ">max", ">samples", ">spread", "vs fastest baseline", "vs fastest kernel")
+			t.header("size", "mechanism", "family", ">p50", ">p99", ">p99.9", ">max", ">samples", ">p50 of reps", "vs fastest baseline", "vs fastest kernel")
 		} else {
 			fmt.Fprintf(w, "\nStream: B sends messages as fast as it can, A receives them. Median of the repetitions.\n")
-			t.header("size", "mechanism", "family", ">msgs/s", ">MB/s", ">spread", "vs fastest baseline", "vs fastest kernel")
+			t.header("size", "mechanism", "family", ">msgs/s", ">MB/s", ">msgs/s of reps", "vs fastest baseline", "vs fastest kernel")
 		}
 		prev := -1
 		for _, r := range rs {
@@ -52,10 +56,11 @@ func (rep *Report) writeTable(w io.Writer) {
 				t.row(size, name, r.Family, "error: "+r.Error)
 				continue
 			}
-			sp := fmt.Sprintf("±%.0f%%", r.Spread.HalfRangePct)
 			if r.roundTrip() {
+				sp := us(int64(r.Spread.Min)) + "–" + us(int64(r.Spread.Max))
 				t.row(size, name, r.Family, us(r.P50NS), us(r.P99NS), us(r.P999NS), us(r.MaxNS), count(float64(r.Samples)), sp, ratio(r.VsBaseline), ratio(r.VsKernel))
 			} else {
+				sp := count(r.Spread.Min) + "–" + count(r.Spread.Max)
 				t.row(size, name, r.Family, count(r.MsgsPerSec), mbps(r.MBPerSec), sp, ratio(r.VsBaseline), ratio(r.VsKernel))
 			}
 		}
@@ -66,7 +71,8 @@ func (rep *Report) writeTable(w io.Writer) {
 vs fastest baseline, vs fastest kernel: the row's speed divided by that of the fastest
   baseline (or of the fastest pipe, socket or eventfd) at the same size: 3.0× is three
   times as fast, 0.5× half as fast. Round trips compare p50, streams msgs/s.
-spread: half the range of the repetitions' p50 (or msgs/s), relative to their median.
+of reps: the lowest and highest of the repetitions' p50 (or msgs/s). A wide range means
+  the machine was noisy, or the mechanism behaves differently from run to run.
 `)
 	marks := map[rune]string{
 		'*': "spins while it waits, and this machine has no CPU to spare for other load, which preempts it",
@@ -91,6 +97,13 @@ spread: half the range of the repetitions' p50 (or msgs/s), relative to their me
 			}
 		}
 	}
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func orUnknown(s string) string {

@@ -68,8 +68,8 @@ func (r *run) pinA() (func(), error) {
 
 // Bench runs mechanism m as a benchmark of pattern p with size-byte
 // messages: b.N round trips (reporting ns/op per round trip, p50-ns, p99-ns
-// and p99.9-ns) or a stream of b.N messages (reporting ns/msg, msgs/s and
-// MB/s). The peers start, and warm up, outside the timed part.
+// and p99.9-ns) or a stream of b.N messages (reporting ns/op per message,
+// msgs/s and MB/s). The peers start, and warm up, outside the timed part.
 func Bench(b *testing.B, m Mech, p Pattern, size int, opt Options) {
 	b.Helper()
 	r, err := start(m, p, size, opt)
@@ -101,7 +101,6 @@ func Bench(b *testing.B, m Mech, p Pattern, size int, opt Options) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(n), "ns/msg")
 	b.ReportMetric(float64(n)/elapsed.Seconds(), "msgs/s")
 	b.ReportMetric(float64(n)*float64(size)/elapsed.Seconds()/1e6, "MB/s")
 }
