@@ -15,8 +15,11 @@
 // bytes to 1 MiB, and size 0 for the signals that carry no payload:
 //
 //   - round trip: A sends a message, B sends it back. Every round trip is one
-//     sample in a histogram (log-linear buckets, within 0.4%); the table shows
-//     the 50th, 99th and 99.9th percentiles and the maximum, in µs.
+//     sample in its repetition's histogram (log-linear buckets, within 0.4%);
+//     the table shows the 50th, 99th and 99.9th percentiles, each the median
+//     over the repetitions, and the maximum of all, in µs. (A repetition that
+//     ran fast made more round trips: pooling the samples would let it
+//     outweigh the others. The JSON has the pooled percentiles too.)
 //   - stream: B sends messages as fast as it can, A receives them; the table
 //     shows messages and megabytes (10⁶ bytes) per second.
 //

@@ -62,15 +62,21 @@ type Result struct {
 	Procs   int    `json:"procs"` // processes (threads, for chan) taking part
 	Reps    []Rep  `json:"reps"`
 
-	// Round trips, over every sample of every repetition, in ns.
-	Samples uint64  `json:"samples,omitempty"`
-	MinNS   int64   `json:"min_ns,omitempty"`
-	MeanNS  float64 `json:"mean_ns,omitempty"`
-	P50NS   int64   `json:"p50_ns,omitempty"`
-	P90NS   int64   `json:"p90_ns,omitempty"`
-	P99NS   int64   `json:"p99_ns,omitempty"`
-	P999NS  int64   `json:"p999_ns,omitempty"`
-	MaxNS   int64   `json:"max_ns,omitempty"`
+	// Round trips, in ns. Each repetition's percentiles come from a
+	// histogram of its every round trip; P50NS to P999NS are their medians
+	// over the repetitions (so that one repetition that ran fast, and
+	// therefore made more round trips, does not outweigh the others), and
+	// Pooled has the percentiles of all samples together. MinNS, MaxNS and
+	// MeanNS are over all samples.
+	Samples uint64   `json:"samples,omitempty"`
+	MinNS   int64    `json:"min_ns,omitempty"`
+	MeanNS  float64  `json:"mean_ns,omitempty"`
+	P50NS   int64    `json:"p50_ns,omitempty"`
+	P90NS   int64    `json:"p90_ns,omitempty"`
+	P99NS   int64    `json:"p99_ns,omitempty"`
+	P999NS  int64    `json:"p999_ns,omitempty"`
+	MaxNS   int64    `json:"max_ns,omitempty"`
+	Pooled  *Pooled  `json:"pooled,omitempty"`
 
 	// Streams: the median repetition's rate, and all messages moved.
 	Messages   int64   `json:"messages,omitempty"`
@@ -92,12 +98,22 @@ type Result struct {
 	hist *ipcbench.Histogram
 }
 
+// Pooled holds percentiles of the samples of all repetitions together.
+type Pooled struct {
+	P50NS  int64 `json:"p50_ns"`
+	P90NS  int64 `json:"p90_ns"`
+	P99NS  int64 `json:"p99_ns"`
+	P999NS int64 `json:"p999_ns"`
+}
+
 // Rep is one repetition of a case.
 type Rep struct {
 	ElapsedNS  int64   `json:"elapsed_ns"`
 	Samples    int     `json:"samples,omitempty"`
 	P50NS      int64   `json:"p50_ns,omitempty"`
+	P90NS      int64   `json:"p90_ns,omitempty"`
 	P99NS      int64   `json:"p99_ns,omitempty"`
+	P999NS     int64   `json:"p999_ns,omitempty"`
 	MaxNS      int64   `json:"max_ns,omitempty"`
 	Messages   int     `json:"messages,omitempty"`
 	MsgsPerSec float64 `json:"msgs_per_s,omitempty"`
@@ -127,7 +143,8 @@ func (r *Result) add(o ipcbench.Rep) {
 	if o.Hist != nil {
 		r.hist.Merge(o.Hist)
 		rep.Samples = o.Samples
-		rep.P50NS, rep.P99NS, rep.MaxNS = o.Hist.Quantile(0.5), o.Hist.Quantile(0.99), o.Hist.Max()
+		h := o.Hist
+		rep.P50NS, rep.P90NS, rep.P99NS, rep.P999NS, rep.MaxNS = h.Quantile(0.5), h.Quantile(0.9), h.Quantile(0.99), h.Quantile(0.999), h.Max()
 	} else {
 		rep.Messages = o.Messages
 		rep.MsgsPerSec = float64(o.Messages) / o.Elapsed.Seconds()
@@ -144,8 +161,19 @@ func (rep *Report) summarise(cfg config) {
 		var vals []float64
 		if r.roundTrip() {
 			h := r.hist
-			r.Samples, r.MinNS, r.MeanNS = h.Count(), h.Min(), h.Mean()
-			r.P50NS, r.P90NS, r.P99NS, r.P999NS, r.MaxNS = h.Quantile(0.5), h.Quantile(0.9), h.Quantile(0.99), h.Quantile(0.999), h.Max()
+			r.Samples, r.MinNS, r.MeanNS, r.MaxNS = h.Count(), h.Min(), h.Mean(), h.Max()
+			r.Pooled = &Pooled{h.Quantile(0.5), h.Quantile(0.9), h.Quantile(0.99), h.Quantile(0.999)}
+			med := func(f func(Rep) int64) int64 {
+				var v []float64
+				for _, x := range r.Reps {
+					v = append(v, float64(f(x)))
+				}
+				return int64(spread("", v).Median)
+			}
+			r.P50NS = med(func(x Rep) int64 { return x.P50NS })
+			r.P90NS = med(func(x Rep) int64 { return x.P90NS })
+			r.P99NS = med(func(x Rep) int64 { return x.P99NS })
+			r.P999NS = med(func(x Rep) int64 { return x.P999NS })
 			for _, x := range r.Reps {
 				vals = append(vals, float64(x.P50NS))
 			}

@@ -28,7 +28,7 @@ var familyColour = map[string]string{"shmkit": "#d9480f", "baseline": "#1971c2",
 // lineColours tell the stream lines apart: warm for shmkit, cool for the
 // baselines.
 var lineColours = map[bool][]string{
-	true:  {"#d9480f", "#f59f00", "#c2255c", "#e8590c", "#a61e4d", "#862e9c", "#fd7e14"},
+	true:  {"#d9480f", "#f59f00", "#c2255c", "#8d5524", "#e8590c", "#a61e4d", "#fd7e14"},
 	false: {"#1971c2", "#0b7285", "#2b8a3e", "#7048e8", "#495057", "#3bc9db", "#5c940d"},
 }
 
@@ -40,7 +40,7 @@ func (rep *Report) writeSVG(w io.Writer) error {
 	fmt.Fprintf(&body, `<text x="20" y="%d" class="title">IPC cost on %s (%d CPUs), %s</text>`+"\n", y, esc(orUnknown(m.CPU)), m.CPUs, esc(m.Go))
 	y += 18
 	fmt.Fprintf(&body, `<text x="20" y="%d" class="small">%s; %d repetitions of %v per case; load average %.2f→%.2f, other processes %.2f CPUs</text>`+"\n",
-		y, esc(rep.Config.Placement), rep.Config.Reps, time.Duration(rep.Config.DurationNS), m.LoadBefore[0], m.LoadAfter[0], m.OtherCPU)
+		y, esc(upperFirst(rep.Config.Placement)), rep.Config.Reps, time.Duration(rep.Config.DurationNS), m.LoadBefore[0], m.LoadAfter[0], m.OtherCPU)
 	y += 20
 	y = rep.svgLatency(&body, y)
 	y = rep.svgThroughput(&body, y+30)

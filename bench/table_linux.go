@@ -36,7 +36,8 @@ func (rep *Report) writeTable(w io.Writer) {
 		}
 		t := &table{}
 		if p == ipcbench.PatternRoundTrip {
-			fmt.Fprintf(w, "\nRound trip: A sends a message, B sends it back. Latency in µs, percentiles of every round trip.\n")
+			fmt.Fprintf(w, "\nRound trip: A sends a message, B sends it back. Latency in µs: each repetition's percentiles\n"+
+				"of its every round trip, the median over repetitions; max and samples of all.\n")
 			t.header("size", "mechanism", "family", ">p50", ">p99", ">p99.9", ">max", ">samples", ">p50 of reps", "vs fastest baseline", "vs fastest kernel")
 		} else {
 			fmt.Fprintf(w, "\nStream: B sends messages as fast as it can, A receives them. Median of the repetitions.\n")
