@@ -68,15 +68,15 @@ type Result struct {
 	// therefore made more round trips, does not outweigh the others), and
 	// Pooled has the percentiles of all samples together. MinNS, MaxNS and
 	// MeanNS are over all samples.
-	Samples uint64   `json:"samples,omitempty"`
-	MinNS   int64    `json:"min_ns,omitempty"`
-	MeanNS  float64  `json:"mean_ns,omitempty"`
-	P50NS   int64    `json:"p50_ns,omitempty"`
-	P90NS   int64    `json:"p90_ns,omitempty"`
-	P99NS   int64    `json:"p99_ns,omitempty"`
-	P999NS  int64    `json:"p999_ns,omitempty"`
-	MaxNS   int64    `json:"max_ns,omitempty"`
-	Pooled  *Pooled  `json:"pooled,omitempty"`
+	Samples uint64  `json:"samples,omitempty"`
+	MinNS   int64   `json:"min_ns,omitempty"`
+	MeanNS  float64 `json:"mean_ns,omitempty"`
+	P50NS   int64   `json:"p50_ns,omitempty"`
+	P90NS   int64   `json:"p90_ns,omitempty"`
+	P99NS   int64   `json:"p99_ns,omitempty"`
+	P999NS  int64   `json:"p999_ns,omitempty"`
+	MaxNS   int64   `json:"max_ns,omitempty"`
+	Pooled  *Pooled `json:"pooled,omitempty"`
 
 	// Streams: the median repetition's rate, and all messages moved.
 	Messages   int64   `json:"messages,omitempty"`
