@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/shmkit/shmkit/internal/ipcbench"
 	"github.com/shmkit/shmkit/spawn"
 )
@@ -272,6 +274,14 @@ func parseCPUs(s string) ([]int, error) {
 			return nil, fmt.Errorf("bad CPU %q", f)
 		}
 		out = append(out, n)
+	}
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err == nil {
+		for _, c := range out {
+			if !set.IsSet(c) {
+				return nil, fmt.Errorf("CPU %d is not one this process may run on (it may use %d CPUs)", c, set.Count())
+			}
+		}
 	}
 	return out, nil
 }

@@ -193,6 +193,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"-sizes", "12Q"}, 2, "bad size"},
 		{[]string{"-pattern", "sideways"}, 2, "no pattern"},
 		{[]string{"-cpu", "x"}, 2, "bad CPU"},
+		{[]string{"-cpu", "0,1000"}, 2, "CPU 1000 is not one"},
 		{[]string{"-reps", "0"}, 2, "must be positive"},
 		{[]string{"-mech", "mutex", "-pattern", "stream"}, 1, "no selected mechanism supports"},
 		{[]string{"extra"}, 2, "unexpected arguments"},

@@ -260,6 +260,10 @@ func (r *run) Close() error {
 	var first error
 	if r.a != nil {
 		first = r.a.close() // peers waiting for a message
+	} else {
+		for _, p := range r.procs {
+			p.Kill() // the run never started: nothing will tell them to stop
+		}
 	}
 	for _, p := range r.procs {
 		if err := p.Wait(); err != nil && first == nil {
