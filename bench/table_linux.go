@@ -162,8 +162,10 @@ func ratio(r *Ratio) string {
 		s = fmt.Sprintf("%.0f×", r.Speed)
 	case r.Speed >= 1:
 		s = fmt.Sprintf("%.1f×", r.Speed)
-	default:
+	case r.Speed >= 0.1:
 		s = fmt.Sprintf("%.2f×", r.Speed)
+	default:
+		s = fmt.Sprintf("%.2g×", r.Speed)
 	}
 	return fmt.Sprintf("%6s %s", s, r.Mech)
 }
