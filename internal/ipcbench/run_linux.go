@@ -460,8 +460,9 @@ type Pinger interface {
 type pinger struct{ *run }
 
 // StartRoundTrip starts mechanism m's peer for round trips of size-byte
-// messages; the caller's goroutine is side A. With opt.CPUs the caller
-// should pin its thread to opt.CPUs[0] with [PinThread].
+// messages; the caller's goroutine is side A. [Measure] and [Bench] pin side
+// A for opt.CPUs; a caller of StartRoundTrip pins its own thread to
+// opt.CPUs[0] with [PinThread], unless the mechanism runs in process.
 func StartRoundTrip(m Mech, size int, opt Options) (Pinger, error) {
 	r, err := start(m, PatternRoundTrip, size, opt)
 	if err != nil {
@@ -537,8 +538,7 @@ type streamer struct{ *run }
 
 // StartStream starts mechanism m's producers (and the other consumers of an
 // N→N stream) for a stream of size-byte messages; the caller's goroutine is
-// the consumer, side A. With opt.CPUs the caller should pin its thread to
-// opt.CPUs[0] with [PinThread].
+// the consumer, side A, to be pinned as for [StartRoundTrip].
 func StartStream(m Mech, size int, opt Options) (Streamer, error) {
 	r, err := start(m, PatternStream, size, opt)
 	if err != nil {
