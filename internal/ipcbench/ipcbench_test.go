@@ -67,6 +67,33 @@ func TestQuantiles(t *testing.T) {
 	}
 }
 
+// TestTail checks the ranks of the tail percentiles the bench reports: p99.9
+// of 1000 samples is the 999th, and one outlier in a thousand is the max but
+// not the p99.9, while two are both.
+func TestTail(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		values           func(i int) int64
+		p999, max, count int64
+	}{
+		{"ramp", func(i int) int64 { return int64(i + 1) }, 999, 1000, 1000},
+		{"one outlier", func(i int) int64 { return map[bool]int64{true: 1e6, false: 100}[i == 500] }, 100, 1e6, 1000},
+		{"two outliers", func(i int) int64 { return map[bool]int64{true: 1e6, false: 100}[i%500 == 7] }, 1e6, 1e6, 1000},
+	} {
+		var h ipcbench.Histogram
+		for i := 0; i < int(tc.count); i++ {
+			h.Record(tc.values(i))
+		}
+		got := h.Quantile(0.999)
+		if math.Abs(float64(got-tc.p999)) > 0.004*float64(tc.p999)+1 {
+			t.Errorf("%s: p99.9 = %d, want %d", tc.name, got, tc.p999)
+		}
+		if h.Max() != tc.max || h.Quantile(1) != tc.max {
+			t.Errorf("%s: max %d, want %d", tc.name, h.Max(), tc.max)
+		}
+	}
+}
+
 // TestBaselines runs a few round trips through every baseline, as the
 // packages' benchmarks start them.
 func TestBaselines(t *testing.T) {
