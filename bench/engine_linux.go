@@ -63,10 +63,14 @@ func measure(cfg config, stderr io.Writer) (*Report, error) {
 		for i, c := range cases {
 			res := rep.Results[i]
 			prog.step(fmt.Sprintf("rep %d/%d  %-9s %-10s %s", r+1, cfg.reps, c.p, c.m.Name, sizeName(c.size)))
-			if res.Error != "" {
+			if res.Error != "" || res.Skipped != "" {
 				continue
 			}
 			out, err := ipcbench.Measure(c.m, c.p, c.size, opt, cfg.duration)
+			if errors.Is(err, errors.ErrUnsupported) {
+				res.Skipped = err.Error()
+				continue
+			}
 			if err != nil {
 				res.Error = err.Error()
 				continue

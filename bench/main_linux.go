@@ -165,7 +165,7 @@ func listMechs(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%-12s %-9s %-9s %-17s %-11s %s\n", name, family(m), m.Waits, strings.Join(ps, ","), sizes, m.About)
 	}
-	fmt.Fprintln(w, "queue-PxC    shmkit    adaptive  stream            1–          ring.Queue, P producer and C consumer processes ‡")
+	fmt.Fprintln(w, "queue-PxC    shmkit    adaptive  stream            1 B–        ring.Queue, P producer and C consumer processes ‡")
 	fmt.Fprintln(w, "\n‡ run only when named in -mech.")
 }
 

@@ -93,6 +93,9 @@ type Result struct {
 	Marks string   `json:"marks,omitempty"` // the table's: * ! ~
 	Notes []string `json:"notes,omitempty"`
 	Error string   `json:"error,omitempty"`
+	// Skipped says why the case cannot run on this machine (a kernel
+	// limit, say); it is not an error.
+	Skipped string `json:"skipped,omitempty"`
 
 	mech ipcbench.Mech
 	hist *ipcbench.Histogram

@@ -69,7 +69,7 @@ func (rep *Report) svgLatency(b *strings.Builder, y int) int {
 	var rs []*Result
 	lo, hi := math.Inf(1), 0.0
 	for _, r := range rep.Results {
-		if r.roundTrip() && r.Error == "" && len(r.Reps) > 0 {
+		if r.roundTrip() && len(r.Reps) > 0 {
 			rs = append(rs, r)
 			lo = math.Min(lo, float64(max(r.MinNS, 1))/1e3)
 			hi = math.Max(hi, float64(r.MaxNS)/1e3)
@@ -147,7 +147,7 @@ func (rep *Report) svgThroughput(b *strings.Builder, y int) int {
 	var mechs []string
 	byMech := map[string][]*Result{}
 	for _, r := range rep.Results {
-		if r.roundTrip() || r.Error != "" || len(r.Reps) == 0 {
+		if r.roundTrip() || len(r.Reps) == 0 {
 			continue
 		}
 		if len(byMech[r.Mech]) == 0 {

@@ -57,6 +57,10 @@ func (rep *Report) writeTable(w io.Writer) {
 				t.row(size, name, r.Family, "error: "+r.Error)
 				continue
 			}
+			if r.Skipped != "" {
+				t.row(size, name, r.Family, "skipped: "+r.Skipped)
+				continue
+			}
 			if r.roundTrip() {
 				sp := us(int64(r.Spread.Min)) + "–" + us(int64(r.Spread.Max))
 				t.row(size, name, r.Family, us(r.P50NS), us(r.P99NS), us(r.P999NS), us(r.MaxNS), count(float64(r.Samples)), sp, ratio(r.VsBaseline), ratio(r.VsKernel))

@@ -171,6 +171,17 @@ func setupSocketPair(e *env) error {
 	for _, fd := range fds {
 		setBuffers(fd, e.size)
 	}
+	if typ == unix.SOCK_SEQPACKET {
+		// A packet must fit in the sender's buffer, which the kernel caps
+		// at twice net.core.wmem_max.
+		buf, err := unix.GetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_SNDBUF)
+		if err == nil && e.size > buf-32 {
+			unix.Close(fds[0])
+			unix.Close(fds[1])
+			return fmt.Errorf("%w here: a %d-byte seqpacket message exceeds the socket buffer the kernel allows (%d bytes; raise net.core.wmem_max)",
+				errors.ErrUnsupported, e.size, buf)
+		}
+	}
 	e.aFiles = []*os.File{os.NewFile(uintptr(fds[0]), "sock")}
 	e.bFiles = []*os.File{os.NewFile(uintptr(fds[1]), "sock")}
 	return nil
