@@ -20,7 +20,7 @@ func (rep *Report) writeTable(w io.Writer) {
 		reps = "repetition"
 	}
 	fmt.Fprintf(w, "%s; %d %s of %v per case, interleaved, each after a warm-up; %v in all\n",
-		upperFirst(c.Placement), c.Reps, reps, time.Duration(c.DurationNS), time.Duration(m.WallNS).Round(time.Second))
+		upperFirst(c.Placement), c.Reps, reps, time.Duration(c.DurationNS), roundWall(time.Duration(m.WallNS)))
 	fmt.Fprintf(w, "load average %.2f before, %.2f after; other processes used %.2f CPUs on average during the run; steal %.1f%%\n",
 		m.LoadBefore[0], m.LoadAfter[0], m.OtherCPU, m.StealPercent)
 
@@ -104,6 +104,14 @@ of reps: the lowest and highest of the repetitions' p50 (or msgs/s). A wide rang
 	}
 }
 
+// roundWall rounds a run's duration to what a reader wants to know.
+func roundWall(d time.Duration) time.Duration {
+	if d < 10*time.Second {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Second)
+}
+
 func upperFirst(s string) string {
 	if s == "" {
 		return s
@@ -171,7 +179,7 @@ func ratio(r *Ratio) string {
 	default:
 		s = fmt.Sprintf("%.2g×", r.Speed)
 	}
-	return fmt.Sprintf("%6s %s", s, r.Mech)
+	return fmt.Sprintf("%7s %s", s, r.Mech)
 }
 
 // table aligns columns: a header cell starting with '>' makes its column

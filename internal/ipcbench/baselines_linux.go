@@ -62,6 +62,9 @@ func openWord(e *env, side int) (end, error) {
 func (w *wordEnd) send(msg []byte) error {
 	copy(w.out, msg)
 	w.v++
+	if w.v == stopTurn { // side A's turn after 2^32-2 of them: wrap past the stop value
+		w.v = 1
+	}
 	atomic.StoreUint32(w.turn, w.v) // publishes the message
 	if w.sleep {
 		futex.Wake(w.turn, 1)
