@@ -34,15 +34,17 @@
 //
 // # How to read the table
 //
-// Rows are grouped by size. The "vs fastest baseline" column divides the
-// fastest baseline's figure by the row's (its p50 for round trips, its
-// messages per second for streams), so 2.0× means twice as fast and 0.5×
-// half as fast; "vs fastest kernel" does the same against the fastest of the
+// Rows are grouped by size. The "vs fastest baseline" column is the row's
+// speed relative to the fastest baseline's (that baseline's p50 divided by
+// the row's for round trips, the row's messages per second divided by the
+// baseline's for streams), so 2.0× means twice as fast and 0.5× half as
+// fast; "vs fastest kernel" does the same against the fastest of the
 // mechanisms that go through the kernel (pipes, sockets, eventfd): what a
-// program would use without shared memory. The spread column is half the
-// range of the repetitions' figures (p50, or messages per second), relative
-// to their median: a large spread means the machine was noisy or the
-// mechanism is bimodal, and the figure deserves a second run.
+// program would use without shared memory. The "of reps" column is the
+// lowest and the highest repetition's p50 (or messages per second): a wide
+// range means the machine was noisy or the mechanism behaves differently
+// from run to run, and the figure deserves a longer run. The JSON has the
+// spread as a percentage too.
 //
 // Marks: * a mechanism that spins while it waits (atomic always; shmkit's
 // for up to tens of µs before it sleeps) with no CPU to spare for anything
