@@ -67,9 +67,9 @@
 // Repetitions are interleaved: the first repetition of every case, then the
 // second, so that a burst of other load lands on one repetition of many cases
 // rather than on every repetition of one. Each repetition starts fresh
-// processes. Percentiles are over every sample of every repetition; the
-// header reports the machine, the load average and the CPU time other
-// processes used during the run.
+// processes. Each repetition's percentiles come from all of its samples, and
+// the table shows their median; the header reports the machine, the load
+// average and the CPU time other processes used during the run.
 //
 // # Output
 //

@@ -27,6 +27,6 @@
 // every transport has a buffer of at least 1 MiB or four messages (pipes and
 // sockets are asked for 1 MiB; the kernel may cap it); the fd baselines use
 // blocking system calls directly, as C would, not Go's netpoller, so they are
-// the kernel's best case; each side runs on one OS thread, pinned when the
-// caller asks for CPUs.
+// the kernel's best case; each side's work is one goroutine, whose thread is
+// pinned when the caller asks for CPUs.
 package ipcbench
