@@ -1,7 +1,3 @@
-// Package ipcbench holds what shmkit's benchmarks share: a latency histogram,
-// and the baselines every shmkit mechanism is measured beside in the same run
-// (raw shared-memory atomic ping-pong, raw futex ping-pong, os.Pipe, unix
-// socket, Go channel).
 package ipcbench
 
 import (

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/shmkit/shmkit/internal/ipcbench"
 	"github.com/shmkit/shmkit/internal/testutil"
@@ -66,20 +67,95 @@ func TestQuantiles(t *testing.T) {
 	}
 }
 
-// TestBaselines runs a few round trips through every baseline.
+// TestTail checks the ranks of the tail percentiles the bench reports: p99.9
+// of 1000 samples is the 999th, and one outlier in a thousand is the max but
+// not the p99.9, while two are both.
+func TestTail(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		values           func(i int) int64
+		p999, max, count int64
+	}{
+		{"ramp", func(i int) int64 { return int64(i + 1) }, 999, 1000, 1000},
+		{"one outlier", func(i int) int64 { return map[bool]int64{true: 1e6, false: 100}[i == 500] }, 100, 1e6, 1000},
+		{"two outliers", func(i int) int64 { return map[bool]int64{true: 1e6, false: 100}[i%500 == 7] }, 1e6, 1e6, 1000},
+	} {
+		var h ipcbench.Histogram
+		for i := 0; i < int(tc.count); i++ {
+			h.Record(tc.values(i))
+		}
+		got := h.Quantile(0.999)
+		if math.Abs(float64(got-tc.p999)) > 0.004*float64(tc.p999)+1 {
+			t.Errorf("%s: p99.9 = %d, want %d", tc.name, got, tc.p999)
+		}
+		if h.Max() != tc.max || h.Quantile(1) != tc.max {
+			t.Errorf("%s: max %d, want %d", tc.name, h.Max(), tc.max)
+		}
+	}
+}
+
+// TestBaselines runs a few round trips through every baseline, as the
+// packages' benchmarks start them.
 func TestBaselines(t *testing.T) {
 	for _, name := range ipcbench.Baselines {
-		p, err := ipcbench.StartBaseline(name, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 100; i++ {
-			if err := p.Ping(); err != nil {
-				t.Fatalf("%s: %v", name, err)
+		for _, size := range []int{0, 8, 64} {
+			m, _ := ipcbench.Lookup(name)
+			if !m.Supports(ipcbench.PatternRoundTrip, size) {
+				continue
+			}
+			p, err := ipcbench.StartBaseline(name, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 100; i++ {
+				if err := p.Ping(); err != nil {
+					t.Fatalf("%s/%d: %v", name, size, err)
+				}
+			}
+			if err := p.Close(); err != nil {
+				t.Fatalf("%s/%d: close: %v", name, size, err)
 			}
 		}
-		if err := p.Close(); err != nil {
-			t.Fatalf("%s: close: %v", name, err)
+	}
+}
+
+// TestMeasure runs every mechanism, pattern and a few sizes for a moment,
+// and the N→N Queue, checking that each moves what it says.
+func TestMeasure(t *testing.T) {
+	ms := ipcbench.Mechs()
+	q, ok := ipcbench.Lookup("queue-2x3")
+	if !ok {
+		t.Fatal("queue-2x3 not found")
+	}
+	ms = append(ms, q)
+	for _, m := range ms {
+		for _, p := range []ipcbench.Pattern{ipcbench.PatternRoundTrip, ipcbench.PatternStream} {
+			for _, size := range []int{0, 8, 4096, 100_000} {
+				if !m.Supports(p, size) {
+					continue
+				}
+				rep, err := ipcbench.Measure(m, p, size, ipcbench.Options{}, 2*time.Millisecond)
+				if err != nil {
+					t.Fatalf("%s %s %d: %v", m.Name, p, size, err)
+				}
+				if rep.Elapsed <= 0 || (p == ipcbench.PatternRoundTrip && (rep.Samples < 1 || rep.Hist.Count() != uint64(rep.Samples))) ||
+					(p == ipcbench.PatternStream && rep.Messages < 1) {
+					t.Errorf("%s %s %d: %+v", m.Name, p, size, rep)
+				}
+			}
+		}
+	}
+}
+
+// TestPinned runs a round trip and a stream with both sides pinned to CPU 0,
+// and the Go channel with the process restricted to it.
+func TestPinned(t *testing.T) {
+	for _, name := range []string{ipcbench.SPSC, ipcbench.Chan, ipcbench.Unix} {
+		m, _ := ipcbench.Lookup(name)
+		for _, p := range []ipcbench.Pattern{ipcbench.PatternRoundTrip, ipcbench.PatternStream} {
+			if _, err := ipcbench.Measure(m, p, 64, ipcbench.Options{CPUs: []int{0}}, time.Millisecond); err != nil {
+				t.Fatalf("%s %s: %v", name, p, err)
+			}
 		}
 	}
 }
