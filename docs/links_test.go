@@ -38,3 +38,27 @@ func TestLinks(t *testing.T) {
 		t.Fatal("no links found: the pattern is broken")
 	}
 }
+
+// TestReadmeExample checks that the Go program in README.md is
+// docs/examples/quickstart, which the examples test runs: the README's
+// example cannot rot.
+func TestReadmeExample(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```go\n(.*?)```").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README.md has no Go example")
+	}
+	prog, err := os.ReadFile("examples/quickstart/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The README shows the program without its package comment.
+	body := string(prog)
+	body = body[strings.Index(body, "package main"):]
+	if string(m[1]) != body {
+		t.Fatalf("README.md's example differs from docs/examples/quickstart/main.go (from \"package main\" on); copy it over")
+	}
+}
