@@ -484,6 +484,12 @@ func (p *Pool) monitor(s *slot, proc *Process) {
 func (p *Pool) replace(s *slot) {
 	var err error
 	for try := 0; try < 3; try++ {
+		p.mu.Lock()
+		stopped := p.stopped
+		p.mu.Unlock()
+		if stopped {
+			return // the pool closed meanwhile: no worker is wanted
+		}
 		if err = s.ring.Reset(); err == nil {
 			if err = p.startWorker(p.ctx, s); err == nil {
 				p.mu.Lock()
@@ -645,10 +651,13 @@ func (p *Pool) stop() {
 		return
 	}
 	p.stopped = true
-	p.mu.Unlock()
+	// The rings are closed under the lock: a worker's monitor that sees
+	// stopped (and so may start the shutdown, after which Wait unmaps the
+	// segment) must also see every ring closed, never a Close in progress.
 	for _, s := range p.slots {
 		s.ring.Close()
 	}
+	p.mu.Unlock()
 	p.maybeShutdown()
 }
 
