@@ -62,8 +62,8 @@ const (
 // then its value) fills the head and as many more chunks as it needs,
 // linked through the link array.
 const (
-	mapChunk    = 64                   // bytes in a chunk
-	mapEntHead  = 16                   // entry header at the start of a head chunk
+	mapChunk    = 64                    // bytes in a chunk
+	mapEntHead  = 16                    // entry header at the start of a head chunk
 	mapHeadData = mapChunk - mapEntHead // data bytes in a head chunk
 
 	entNext = 0  // next entry in the bucket's chain: a chunk number, 0 at the end

@@ -164,7 +164,7 @@ func (t *table) badChunk(op string, off uint64, c uint32) error {
 // lock orders them between processes. Each word read from the map is read
 // once into a local and checked before it is used: a peer may scribble.
 
-func (t *table) u32(off uint64) uint32     { return mapNE.Uint32(t.mem[off : off+4]) }
+func (t *table) u32(off uint64) uint32      { return mapNE.Uint32(t.mem[off : off+4]) }
 func (t *table) put32(off uint64, v uint32) { mapNE.PutUint32(t.mem[off:off+4], v) }
 func (t *table) head(c uint32) uint64       { return t.g.chunksOff + uint64(c)*mapChunk }
 func (t *table) linkAt(c uint32) uint64     { return t.g.linksOff + uint64(c)*4 }
@@ -173,7 +173,7 @@ func (t *table) linkAt(c uint32) uint64     { return t.g.linksOff + uint64(c)*4 
 func (t *table) publish(off uint64, c uint32) {
 	// The single store that changes what a chain holds; everything it
 	// links was written before it (a release store).
-	atomic.StoreUint32((*uint32)(unsafe.Pointer(&t.mem[off:off+4][0])), c)
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(&t.mem[off : off+4][0])), c)
 }
 
 // ---- Locking ----
