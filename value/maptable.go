@@ -65,8 +65,12 @@ const (
 	mapHookRepairing = 6 // repair: chains walked, free list half rebuilt
 )
 
-// testHookMap, set by tests only, is called at the points above.
-var testHookMap func(point int)
+// Test hooks, set by tests only: testHookMap is called at the points
+// above; testHookMapRead by get, holding the read lock.
+var (
+	testHookMap     func(point int)
+	testHookMapRead func()
+)
 
 func mapHook(point int) {
 	if h := testHookMap; h != nil {
@@ -331,6 +335,9 @@ func (t *table) get(op string, key, dst []byte) ([]byte, bool, error) {
 	err := t.find(op, key, h, &p)
 	if err == nil && p.ref != 0 {
 		dst, err = t.appendValue(op, &p, dst)
+	}
+	if testHookMapRead != nil {
+		testHookMapRead()
 	}
 	t.rw.RUnlock()
 	return dst, err == nil && p.ref != 0, err
