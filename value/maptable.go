@@ -146,12 +146,12 @@ func (t *table) noSpace(op, format string, args ...any) error {
 // linkField names the word at off: a bucket, a link or an entry's next.
 func (t *table) linkField(off uint64) string {
 	switch {
+	case off == offMapFree:
+		return "free"
 	case off < t.g.linksOff:
 		return "bucket"
 	case off < t.g.chunksOff:
 		return "link"
-	case off == offMapFree:
-		return "free"
 	}
 	return "entry.next"
 }
@@ -514,8 +514,14 @@ func (t *table) write(op string, tag, next uint32, key, val []byte) (uint32, err
 		last, at = c, t.linkAt(c)
 		c = t.u32(at)
 	}
+	switch {
+	case uint64(c) > t.g.chunks:
+		return 0, t.badChunk(op, at, c)
+	case (c == 0) != (free == k):
+		return 0, t.corrupt(op, "free_count", offMapFreeCount, "%d free chunks, but the free list ends after %d", free, k)
+	}
 	t.put32(t.linkAt(last), 0) // the entry's chain ends here
-	t.put32(offMapFree, c)     // checked when popped
+	t.put32(offMapFree, c)
 	t.put32(offMapFreeCount, uint32(free-k))
 	return first, nil
 }
