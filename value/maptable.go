@@ -491,7 +491,7 @@ func (t *table) write(op string, tag, next uint32, key, val []byte) (uint32, err
 	k := chunksFor(n)
 	free := uint64(t.u32(offMapFreeCount))
 	if free < k || free > t.g.chunks {
-		return 0, t.corrupt(op, "free_count", offMapFreeCount, "%d free chunks; the map's capacity promises %d", free, k)
+		return 0, t.corrupt(op, "free_count", offMapFreeCount, "%d free chunks, fewer than the %d the entry takes, which the map's capacity promises", free, k)
 	}
 	first := t.u32(offMapFree)
 	c, at, last := first, uint64(offMapFree), uint32(0)
