@@ -33,6 +33,15 @@ func newSegSize(tb testing.TB, size int64) *shm.Segment {
 	return seg
 }
 
+// mapSize is testutil.Size, and a tenth of that under the race detector.
+func mapSize(n, div int) int {
+	n = testutil.Size(n, div)
+	if raceEnabled {
+		n = max(n/10, 1)
+	}
+	return n
+}
+
 func verify(tb testing.TB, m any) {
 	tb.Helper()
 	if err := value.Verify(m); err != nil {
@@ -232,7 +241,7 @@ func TestMapCapacity(t *testing.T) {
 			model := map[string]int{} // key → entry size
 			used := 0
 			r := rand.New(rand.NewPCG(1, uint64(opt.Entries)))
-			for i := range testutil.Size(20_000, 10) {
+			for i := range mapSize(20_000, 10) {
 				key := strconv.Itoa(r.IntN(2 * opt.Entries))
 				if r.IntN(4) == 0 {
 					ok, err := m.Delete([]byte(key))
@@ -530,7 +539,7 @@ func TestMapChurn(t *testing.T) {
 	}
 	var queue []live // oldest first
 	used := 0
-	cycles := testutil.Size(1_000_000, 20)
+	cycles := mapSize(1_000_000, 20)
 	for i := range cycles {
 		key := strconv.Itoa(i)
 		n := 8 + r.IntN(190) // a value of 0..197 bytes after the key
@@ -630,7 +639,7 @@ var childMapChecker = spawn.Register("TestMapWriters.checker", func(ctx context.
 // process.
 func TestMapWriters(t *testing.T) {
 	const procs = 4
-	n := testutil.Size(25_000, 5)
+	n := mapSize(25_000, 5)
 	seg := newSegSize(t, 32<<20)
 	if _, err := value.NewBytesMap(seg, "m", value.MapOptions{Entries: procs * n}); err != nil {
 		t.Fatal(err)
@@ -684,7 +693,7 @@ var childMapCounter = spawn.Register("TestMapUpdateCounters", func(ctx context.C
 // every counter ends exact.
 func TestMapUpdateCounters(t *testing.T) {
 	const procs, counters = 4, 8
-	n := testutil.Size(5_000, 10)
+	n := mapSize(5_000, 10)
 	seg := newSegSize(t, 1<<20)
 	m, err := value.NewMap[int64, int64](seg, "m", counters+procs*4+procs)
 	if err != nil {
@@ -740,7 +749,7 @@ var childMapChurner = spawn.Register("TestMapChurnProcesses", func(ctx context.C
 // the capacity: no ErrNoSpace, no leaked chunk.
 func TestMapChurnProcesses(t *testing.T) {
 	const procs, live = 3, 100
-	n := testutil.Size(100_000, 20)
+	n := mapSize(100_000, 20)
 	seg := newSegSize(t, 1<<20)
 	// Each process holds up to live+1 entries of up to 89 + 7 bytes.
 	m, err := value.NewBytesMap(seg, "m", value.MapOptions{Entries: procs * (live + 1), Bytes: procs * (live + 1) * 96, MaxEntryBytes: 96})

@@ -434,7 +434,7 @@ func (t *table) set(op string, key, val []byte, h uint64, p *probe) error {
 	if n > t.g.maxEntry {
 		return t.noSpace(op, "a key and value of %d bytes, the map's entries hold at most %d", n, t.g.maxEntry)
 	}
-	count, used := uint64(atomic.LoadUint32(t.count)), atomic.LoadUint64(t.used)
+	count, used := uint64(*t.count), *t.used // under the write lock: plain loads
 	old := p.klen + p.vlen
 	switch {
 	case count > t.g.entries:
@@ -448,7 +448,8 @@ func (t *table) set(op string, key, val []byte, h uint64, p *probe) error {
 	case used-old+n > t.g.bytes:
 		return t.noSpace(op, "%d more bytes of keys and values: %d of the map's %d are in use", n, used, t.g.bytes)
 	}
-	// W1.
+	// W1. Marks the table as being changed, before any store of the
+	// change: a process killed from here to W5 leaves the mark set.
 	atomic.StoreUint32(t.dirty, 1)
 	// W2.
 	c, err := t.write(op, uint32(h>>32), p.next, key, val)
@@ -474,12 +475,13 @@ func (t *table) set(op string, key, val []byte, h uint64, p *probe) error {
 
 // finish is W5: it stores the counts, then clears Dirty.
 func (t *table) finish(count, used uint64) {
-	// Read by Len under the read lock; atomic so that a concurrent
-	// scribbler cannot make the compiler's assumptions matter.
-	atomic.StoreUint32(t.count, uint32(count))
-	atomic.StoreUint64(t.used, used)
-	// Publishes a consistent table: the free list and the counts match the
-	// chains again.
+	// Plain stores: the lock orders them before the next locker's loads.
+	*t.count = uint32(count)
+	*t.used = used
+	// Marks the table consistent: the free list and the counts match the
+	// chains again. Atomic, so that no store of the change before it
+	// (W2..W5) is moved after it: a process killed before this store
+	// leaves the mark set.
 	atomic.StoreUint32(t.dirty, 0)
 }
 
@@ -570,7 +572,7 @@ func (t *table) del(op string, key []byte) (bool, error) {
 	if err := t.find(op, key, h, &p); err != nil || p.ref == 0 {
 		return false, err
 	}
-	count, used, n := uint64(atomic.LoadUint32(t.count)), atomic.LoadUint64(t.used), p.klen+p.vlen
+	count, used, n := uint64(*t.count), *t.used, p.klen+p.vlen
 	if count == 0 || count > t.g.entries || n > used || used > t.g.bytes {
 		atomic.StoreUint32(t.dirty, 1) // the next locker recounts
 		return false, t.corrupt(op, "count", offMapCount, "%d entries of %d bytes, deleting one of %d", count, used, n)
