@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -828,4 +829,56 @@ func TestMapReadersShare(t *testing.T) {
 	if v, _ := get(t, m, "k"); v != "w" {
 		t.Fatalf("Get after the Put = %q", v)
 	}
+}
+
+// TestMapGoroutines: goroutines of one process share a handle; each
+// counts on its own key and reads the others'.
+func TestMapGoroutines(t *testing.T) {
+	seg := newSegSize(t, 1<<20)
+	m, err := value.NewMapWith(seg, "m", value.MapOptions{Entries: 16}, value.StringCodec{}, value.JSONCodec[[]int]{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const gs = 4
+	n := mapSize(2000, 10)
+	var wg sync.WaitGroup
+	errs := make(chan error, gs)
+	for g := range gs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := "g" + strconv.Itoa(g)
+			for i := range n {
+				var bad error
+				err := m.Update(key, func(v []int, ok bool) ([]int, bool) {
+					if want := min(i, 1); len(v) != want || ok != (i > 0) || i > 0 && v[0] != i {
+						bad = fmt.Errorf("%s holds %v, %v before update %d", key, v, ok, i)
+					}
+					return []int{i + 1}, true
+				})
+				if err == nil {
+					err = bad
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				if _, _, err := m.Get("g" + strconv.Itoa((g+1)%gs)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for g := range gs {
+		if v, ok, err := m.Get("g" + strconv.Itoa(g)); !ok || err != nil || len(v) != 1 || v[0] != n {
+			t.Fatalf("g%d = %v, %v, %v; want [%d]", g, v, ok, err, n)
+		}
+	}
+	verify(t, m)
 }

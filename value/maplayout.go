@@ -224,7 +224,8 @@ type MapOptions struct {
 	Entries int
 
 	// Bytes is the most bytes the keys and values of the live entries take
-	// together (at most 2^32-1). Zero means 64 × Entries.
+	// together (at most 2^32-1). Zero means 64 × Entries (or 2^32-1 if
+	// that is less).
 	Bytes int
 
 	// MaxEntryBytes is the most bytes of key and value one entry may take.
@@ -238,7 +239,7 @@ type MapOptions struct {
 func (o MapOptions) geometry(seed uint64) (mapGeometry, error) {
 	b, m := o.Bytes, o.MaxEntryBytes
 	if b == 0 && o.Entries > 0 && o.Entries <= maxMapEntries {
-		b = 64 * o.Entries
+		b = min(64*o.Entries, maxMapBytes)
 	}
 	if m == 0 {
 		m = b
