@@ -192,3 +192,12 @@ func Verify(m any) error {
 // SetMapReadHook sets the function Get calls holding the read lock; nil
 // removes it.
 func SetMapReadHook(f func()) { testHookMapRead = f }
+
+// Repair runs a repair of m's table under its write lock, as the first
+// locker after a writer's death does.
+func Repair(m any) error {
+	t := tableOf(m)
+	t.rw.Lock()
+	defer t.rw.Unlock()
+	return t.repair("repair")
+}

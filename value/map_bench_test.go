@@ -237,3 +237,24 @@ func BenchmarkMapChurn(b *testing.B) {
 		m.Delete(keys[i%2048])
 	}
 }
+
+// BenchmarkMapRepair: the repair that the first locker after a writer's
+// death makes, of a map of 100 000 entries of 24 bytes.
+func BenchmarkMapRepair(b *testing.B) {
+	seg := newSegSize(b, 32<<20)
+	const n = 100_000
+	m, err := value.NewMap[[2]uint64, uint64](seg, "m", n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range uint64(n) {
+		m.Put([2]uint64{i, i}, i)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if err := value.Repair(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/entry")
+}
