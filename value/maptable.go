@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/shmkit/shmkit/internal/layout"
 	"github.com/shmkit/shmkit/lock"
 	"github.com/shmkit/shmkit/shm"
 )
@@ -18,7 +19,7 @@ import (
 // maps): an array of buckets, each the chunk number of the first entry of a
 // singly linked chain, and the entries in an arena of 64-byte chunks. The
 // bucket count is fixed (a power of two at least the entry capacity, so
-// chains hold one entry on average), so the table never rehashes and an
+// chains hold at most one entry on average), so the table never rehashes and an
 // entry never moves: every change is a new entry linked in, or an old one
 // linked out, by one store.
 //
@@ -105,10 +106,10 @@ func newTable(seg *shm.Segment, name string, mem []byte, g mapGeometry) (*table,
 		rw:      rw,
 		mem:     mem[:g.size:g.size],
 		g:       g,
-		dirty:   (*uint32)(unsafe.Pointer(&mem[offMapDirty])),
-		count:   (*uint32)(unsafe.Pointer(&mem[offMapCount])),
-		used:    (*uint64)(unsafe.Pointer(&mem[offMapUsed])),
-		repairs: (*uint64)(unsafe.Pointer(&mem[offMapRepairs])),
+		dirty:   layout.U32(mem, offMapDirty),
+		count:   layout.U32(mem, offMapCount),
+		used:    layout.U64(mem, offMapUsed),
+		repairs: layout.U64(mem, offMapRepairs),
 		seg:     seg.Name(),
 		name:    name,
 		base:    -1,
@@ -163,10 +164,12 @@ func (t *table) badChunk(op string, off uint64, c uint32) error {
 
 // ---- Words ----
 
-// Under the lock, and apart from the publishing stores and the state words
-// that Len reads, the table is read and written with plain accesses: the
-// lock orders them between processes. Each word read from the map is read
-// once into a local and checked before it is used: a peer may scribble.
+// Under the lock, and apart from W3's publishing store and the Dirty word,
+// the table is read and written with plain accesses: the lock orders them
+// between processes, and a process's stores all reach memory when it is
+// killed (it dies between two instructions). Each word read from the map
+// is read once into a local and checked before it is used: a peer may
+// scribble.
 
 func (t *table) u32(off uint64) uint32      { return mapNE.Uint32(t.mem[off : off+4]) }
 func (t *table) put32(off uint64, v uint32) { mapNE.PutUint32(t.mem[off:off+4], v) }
@@ -189,7 +192,7 @@ func (t *table) publish(off uint64, c uint32) {
 func (t *table) rlock(op string) error {
 	for try := 0; ; try++ {
 		t.rw.RLock()
-		// Acquire: the last writer's stores, ordered by the lock.
+		// The read lock orders this load after the last writer's W5.
 		if atomic.LoadUint32(t.dirty) == 0 {
 			return nil
 		}
@@ -368,7 +371,7 @@ func (t *table) length() int {
 	if t.rlock("map len") != nil {
 		return 0
 	}
-	// Under the read lock: the count the last writer stored.
+	// Under the read lock: the count the last writer stored (W5).
 	n := atomic.LoadUint32(t.count)
 	t.rw.RUnlock()
 	return int(min(uint64(n), t.g.entries))
@@ -394,9 +397,9 @@ func (t *table) put(op string, key, val []byte) error {
 // what it returns if it says so.
 func (t *table) update(op string, key []byte, fn func(old []byte, ok bool) ([]byte, bool)) error {
 	h := hashKey(t.g.seed, key)
-	// The copy of the old value comes from a pool, so that goroutines that
-	// take turns on the lock share no Go memory (the race detector cannot
-	// see the lock's ordering of this process's goroutines).
+	// The copy of the old value goes into a buffer from a pool: goroutines
+	// of this process may be in update at once, one holding the lock and
+	// others waiting for it, each with its own buffer.
 	buf := t.bufs.Get().(*[]byte)
 	if err := t.wlock(op); err != nil {
 		t.bufs.Put(buf)
