@@ -216,6 +216,8 @@ func (t *table) wlock(op string) error {
 	if err != nil && !errors.Is(err, lock.ErrOwnerDead) {
 		return err
 	}
+	// The write lock orders this load after the last holder's stores: a
+	// mark set means it died between W1 and W5.
 	if err != nil || atomic.LoadUint32(t.dirty) != 0 {
 		if err := t.repair(op); err != nil {
 			t.rw.Unlock()
@@ -444,7 +446,7 @@ func (t *table) set(op string, key, val []byte, h uint64, p *probe) error {
 		atomic.StoreUint32(t.dirty, 1) // the next locker recounts
 		return t.corrupt(op, "count", offMapCount, "%d entries, the map holds at most %d", count, t.g.entries)
 	case used > t.g.bytes || p.ref != 0 && old > used:
-		atomic.StoreUint32(t.dirty, 1)
+		atomic.StoreUint32(t.dirty, 1) // the next locker recounts
 		return t.corrupt(op, "used", offMapUsed, "%d bytes in use, the map holds at most %d", used, t.g.bytes)
 	case p.ref == 0 && count == t.g.entries:
 		return t.noSpace(op, "the map holds %d entries, its capacity", count)
@@ -580,7 +582,7 @@ func (t *table) del(op string, key []byte) (bool, error) {
 		atomic.StoreUint32(t.dirty, 1) // the next locker recounts
 		return false, t.corrupt(op, "count", offMapCount, "%d entries of %d bytes, deleting one of %d", count, used, n)
 	}
-	// W1.
+	// W1, as in set.
 	atomic.StoreUint32(t.dirty, 1)
 	// W3: unlink.
 	t.publish(p.link, p.next)
@@ -599,6 +601,8 @@ func (t *table) del(op string, key []byte) (bool, error) {
 func (t *table) clear(op string) error {
 	_ = t.rw.LockContext(context.Background()) // nil or ErrOwnerDead: rebuilt below either way
 	defer t.rw.Unlock()
+	// Marks the table as being changed: a process killed before finish
+	// leaves the rest to a repair.
 	atomic.StoreUint32(t.dirty, 1)
 	for b := uint64(0); b < t.g.buckets; b++ {
 		if b == t.g.buckets/2 {
@@ -682,7 +686,7 @@ func (t *table) repair(op string) error {
 	}
 	t.put32(offMapFree, free)
 	t.put32(offMapFreeCount, uint32(nfree))
-	atomic.AddUint64(t.repairs, 1)
+	atomic.AddUint64(t.repairs, 1) // statistics; publishes nothing
 	t.finish(count, used)
 	return nil
 }
