@@ -92,7 +92,7 @@ func mapFormName(form uint32) string {
 // block each other; writers (Put, Delete, Update, Clear) take it for
 // writing, one at a time, and each is atomic. A process killed in any of
 // them leaves every key with its old or its new value (see the package
-// documentation, "Map: crash behaviour"). A BytesMap handle is safe for
+// documentation, "Map crash behaviour"). A BytesMap handle is safe for
 // concurrent use by the goroutines of one process.
 type BytesMap struct {
 	_ layout.NoCopy
@@ -102,8 +102,9 @@ type BytesMap struct {
 // NewBytesMap creates an empty BytesMap called name in seg, of the capacity
 // opt gives. It returns an error if the options are out of range, and one
 // wrapping shm.ErrNoSpace if the map does not fit in the segment: it takes
-// about 80 × Entries + Bytes + MaxEntryBytes bytes, plus 4 per bucket (the
-// buckets are Entries rounded up to a power of two).
+// at most about 84 × Entries + 1.07 × (Bytes + MaxEntryBytes) bytes, plus 4
+// per bucket (the buckets are Entries rounded up to a power of two); less
+// when MaxEntryBytes is small (the package documentation has the formula).
 func NewBytesMap(seg *shm.Segment, name string, opt MapOptions) (*BytesMap, error) {
 	g, err := opt.geometry(rand.Uint64())
 	if err != nil {
