@@ -1,6 +1,7 @@
 // Package array keeps fixed-length typed arrays in shared memory: Array[T],
 // Python's multiprocessing.Array with its elements a zero-copy Go slice
-// away, and a robust lock of its own.
+// away, and a robust lock of its own; and List[T], a list that processes
+// append to, described from the section List on.
 //
 // Python's Array('d', 10), filled by one process and read by another:
 //
@@ -93,4 +94,81 @@
 // The object layout and its form number are part of layout version 1 (see
 // shm.Version). Processes that share an array must agree on the element
 // type's layout, which Open checks; they need not agree on its name.
+//
+// # List
+//
+// A List[T] is a list of T that grows by appending, up to a capacity fixed
+// when it is made: Python's Manager().list() for results that workers
+// append, with the elements a Go slice away:
+//
+//	results, err := array.NewList[Result](seg, "results", 1_000_000)
+//	...
+//	results, err := array.OpenList[Result](seg, "results") // in a worker
+//	i, err := results.Append(r)                            // r is results.At(i)
+//	...
+//	for _, r := range results.Slice() { ... }               // the elements so far
+//
+// The element type follows the rules of Array. Append returns the index it
+// wrote; appends of any number of processes get distinct indices and lose
+// nothing; shm.ErrNoSpace says the list is full. Extend appends several
+// elements, all or none. At and Set index the elements below Len (an index
+// at or beyond it panics, as for Array); Slice returns them as a []T of
+// length Len, over the shared memory; Truncate shortens the list.
+//
+// # List memory layout
+//
+// A list object (shm.KindList) of capacity n takes 192 + n × S bytes, S =
+// unsafe.Sizeof(T). Its header is the type header of Array, written once
+// by the creator before the object becomes visible.
+//
+//	offset  size   field      written by                  how
+//	0       64     header     creator                     type header: form 1 (a list), count = capacity n
+//	64      8      lock       Append, Extend, Truncate    robust lock word
+//	72      56     —          —                           zero
+//	128     8      len        Append, Extend, Truncate    atomic store, under the lock
+//	136     56     —          —                           zero
+//	192     n × S  elements   Append and Extend (at len   element i at 192 + i × S
+//	                          and beyond), Set (below it)
+//
+// Open checks the header as Array's (form, alignment and size, bounds,
+// checksum). A len above the capacity, which only a peer scribbling can
+// write, reads as the capacity; Append reports it as shm.ErrCorrupt in a
+// *shm.Error naming the field, and Truncate stores a good one.
+//
+// # List algorithm
+//
+// An append takes the lock, loads len, writes its elements at len and
+// beyond (where no reader looks), and stores len plus their number, which
+// publishes them: a release store that readers load with an acquire (Len,
+// At, Slice), so they see the elements complete. Truncate takes the lock
+// and stores a smaller len.
+//
+// A lock-free append (fetch-and-add on a reservation counter, then a
+// per-element commit flag) was the alternative. It leaves a hole where a
+// process dies between reserving an index and committing it: Len must then
+// either cover an element that was never written or stop at the hole, and
+// someone must find the dead reserver and fill the hole. With the lock,
+// reserving the index and committing the element are one store: Len never
+// covers an unwritten element, and a dead appender's index is simply given
+// to the next. Appends take turns either way (the reservation counter is
+// one cache line, as the lock is); the lock costs a compare-and-swap more.
+//
+// # List crash behaviour
+//
+// A process killed with SIGKILL:
+//
+//   - in Append or Extend before the store of len: the list is as it was;
+//     the element is not in it, and its index goes to the next Append,
+//     which takes the dead process's lock over within about 25 ms and
+//     writes over the half-written element;
+//   - after that store: the elements are in the list (Extend: all of them);
+//   - in Truncate: the list is as long as it was, or as short as asked;
+//   - in Set, or reading: as for Array (a Set of a 4- or 8-byte element is
+//     all or nothing).
+//
+// # List compatibility
+//
+// The list's layout and its form number are part of layout version 1 (see
+// shm.Version). Processes that share a list must agree on the element
+// type's layout, which OpenList checks.
 package array

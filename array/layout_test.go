@@ -37,3 +37,27 @@ func TestObjectSize(t *testing.T) {
 		}
 	}
 }
+
+// TestListLayoutOffsets keeps the list's offset constants in agreement
+// with the struct that documents them.
+func TestListLayoutOffsets(t *testing.T) {
+	for _, c := range []struct {
+		field string
+		off   uintptr
+	}{
+		{"Lock", offListLock}, {"Len", offListLen}, {"Data", offListData},
+	} {
+		if got := layout.Offset(listObject{}, c.field); got != c.off {
+			t.Errorf("listObject.%s at %d, constant says %d", c.field, got, c.off)
+		}
+	}
+	if offListLock%layout.CacheLine != 0 || offListLen%layout.CacheLine != 0 || offListData%layout.CacheLine != 0 {
+		t.Error("the lock word, the length and the elements must each start a cache line")
+	}
+	if n, ok := listSize(8, 3); !ok || n != offListData+24 {
+		t.Errorf("listSize(8, 3) = %d, %v", n, ok)
+	}
+	if _, ok := listSize(1<<32, 1<<32); ok {
+		t.Error("listSize overflow not caught")
+	}
+}
