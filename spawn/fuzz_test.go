@@ -37,8 +37,8 @@ func within(b, s []byte) bool {
 // count the parent expects, and with the count the message claims). Each
 // must return errWire, which matches shm.ErrCorrupt, or a result whose
 // slices lie within the input (items and outputs capped at their own end,
-// so that an append cannot write over the next), and that the
-// encoders turn back into exactly the input; never panic.
+// so that an append cannot write over the next) and that the encoders turn
+// back into exactly the input; never panic.
 func FuzzPoolWire(f *testing.F) {
 	frag := putFragment(nil, 7, 3, true, []byte("piece"))
 	f.Add(frag, uint16(0))
