@@ -108,12 +108,16 @@ func Open[T any](seg *shm.Segment, name string) (*Array[T], error) {
 	if err := l.Match(h); err != nil {
 		return nil, &shm.Error{Op: op, Segment: seg.Name(), Object: name, Offset: -1, Err: err}
 	}
-	return newArray[T](seg, name, mem, int(h.Count), l) // objectSize bounds Count
+	return newArray[T](seg, name, mem, int(h.Count), l) // bounds keeps Count within an int
 }
 
 // bounds checks that an array object's header describes elements that fit
-// in the object's size bytes.
+// in the object's size bytes, and no more of them than an int counts (Len's
+// type: elements of a zero-size type fit in any object, however many).
 func bounds(h typelayout.Header, size int) *typelayout.Fault {
+	if h.Count > math.MaxInt {
+		return typelayout.Faultf("count", typelayout.OffCount, "%d elements: more than an int counts", h.Count)
+	}
 	if need, ok := objectSize(h.Size, h.Count); !ok || need > size {
 		return typelayout.Faultf("count", typelayout.OffCount, "%d elements of %d bytes do not fit in the %d-byte object", h.Count, h.Size, size)
 	}

@@ -480,6 +480,36 @@ func TestCorruptHeader(t *testing.T) {
 	}
 }
 
+// TestCountBeyondInt: elements of a zero-size type fit in any object, so
+// only the count's own range stops a header, rewritten with a valid
+// checksum, that counts 2^63 of them or more: Open reports ErrCorrupt
+// naming the count rather than making a slice no int can measure.
+func TestCountBeyondInt(t *testing.T) {
+	for _, count := range []uint64{1 << 63, math.MaxUint64} {
+		seg := newSeg(t, 1<<20)
+		if _, err := array.New[struct{}](seg, "a", 3); err != nil {
+			t.Fatal(err)
+		}
+		mem, err := seg.Lookup("a", shm.KindArray)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := typelayout.Read(mem)
+		h.Count = count
+		typelayout.Put(mem, h)
+		_, err = array.Open[struct{}](seg, "a")
+		var se *shm.Error
+		if !errors.Is(err, shm.ErrCorrupt) || !errors.As(err, &se) || se.Field != "count" {
+			t.Fatalf("Open of %d zero-size elements = %v; want ErrCorrupt naming the count", count, err)
+		}
+		h.Count = math.MaxInt
+		typelayout.Put(mem, h)
+		if a, err := array.Open[struct{}](seg, "a"); err != nil || a.Len() != math.MaxInt {
+			t.Fatalf("Open of MaxInt zero-size elements = %v", err)
+		}
+	}
+}
+
 // childDieInUpdate writes the first half of the elements inside Update and
 // stops there, to be killed.
 var childDieInUpdate = spawn.Register("TestCrashInUpdate", func(ctx context.Context, c *spawn.Child) error {

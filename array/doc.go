@@ -65,7 +65,7 @@
 //	128     n × S  elements     any process                 Slice, At, Set, Update
 //
 // Open checks the header in the order form, alignment and size, bounds
-// (n × S must fit in the object), checksum, and reports a fault as
+// (n × S must fit in the object, and n in an int), checksum, and reports a fault as
 // shm.ErrCorrupt in a *shm.Error naming the field; only then does it compare
 // the type. docs/layout.md gives the bytes for programs in other languages.
 //

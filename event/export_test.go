@@ -6,6 +6,10 @@ import "sync/atomic"
 const (
 	OffBarCount   = barCount
 	OffBarParties = barParties
+	OffBarWaiters = barWaiters
+	OffBarMembers = barMembers
+	OffEvState    = evState
+	OffEvWaiters  = evWaiters
 )
 
 // WaitersForTest returns the Waiters word: goroutines blocked in Wait.

@@ -5,9 +5,11 @@ import "sync/atomic"
 // Test hooks and offsets for the external tests.
 const (
 	OffValue    = offValue
+	OffWaiters  = offWaiters
 	OffFlags    = offFlags
 	OffInitial  = offInitial
 	OffOverflow = offOverflow
+	OffHolders  = offHolders
 )
 
 // WaitersForTest returns the Waiters word: goroutines blocked in Acquire.

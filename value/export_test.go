@@ -12,6 +12,13 @@ const (
 	OffData = offData
 )
 
+// Forms of value objects, for the fuzz test's expectations.
+const (
+	FormValue  = formValue
+	FormInt64  = formInt64
+	FormUint64 = formUint64
+)
+
 // SetWriteHook sets the function called in the middle of each seqlock slot
 // write, with the write step (1 or 2); nil removes it.
 func SetWriteHook(f func(step int)) { testHookWrite = f }

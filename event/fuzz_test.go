@@ -1,0 +1,319 @@
+//go:build linux
+
+package event_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/event"
+	"github.com/shmkit/shmkit/internal/holders"
+	"github.com/shmkit/shmkit/internal/proc"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// cancelled is a context that has already ended: blocking calls made with
+// it return at once instead of waiting for a peer that does not exist.
+var cancelled = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// tinyWait is the deadline of the contexts that let a blocking call reach
+// its futex wait before it gives up.
+const tinyWait = 200 * time.Microsecond
+
+// fuzzCtx returns the context for a blocking operation: an ended one, or,
+// when op is 0x80 to 0x8f, one that ends after tinyWait.
+func fuzzCtx(op int) (context.Context, context.CancelFunc) {
+	if op&0xf0 == 0x80 {
+		return context.WithTimeout(context.Background(), tinyWait)
+	}
+	return cancelled, func() {}
+}
+
+// isCtxErr reports whether err is the error of ctx, which has ended.
+func isCtxErr(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err())
+}
+
+// ops reads fuzz input as a stream of small numbers.
+type ops struct{ b []byte }
+
+func (o *ops) next() int {
+	if len(o.b) == 0 {
+		return 0
+	}
+	v := int(o.b[0])
+	o.b = o.b[1:]
+	return v
+}
+
+func (o *ops) u64() uint64 {
+	var w [8]byte
+	n := copy(w[:], o.b)
+	o.b = o.b[n:]
+	return binary.LittleEndian.Uint64(w[:])
+}
+
+// Process identities that a peer may write but a fuzzer could not guess:
+// this process, pid 1 (alive, and not this process), and a dead process
+// (this pid with another start time: what pid reuse leaves behind).
+var (
+	selfID = proc.Self()
+	pid1ID = func() proc.Identity {
+		start, err := proc.StartTime(1)
+		if err != nil {
+			return 0
+		}
+		return proc.Make(1, start)
+	}()
+	deadID  = proc.Make(selfID.Pid(), uint64(selfID.Start())+1)
+	selfTag = holders.SelfTag()
+)
+
+// boundary32 are 32-bit values at the edges of the fields' ranges: counts,
+// parties, and a barrier's Seq with its broken bit or a high round.
+var boundary32 = [...]uint32{0, 1, 2, 3, event.MaxParties, event.MaxParties + 1, 1<<32 - 1, 0x8000, 0xffff0000}
+
+// peerWord returns a word a buggy or hostile peer writes: arbitrary bytes
+// from the input, a boundary value, or a holder slot that names a live or
+// dead process.
+func peerWord(o *ops) uint64 {
+	low := func() uint64 { return uint64(o.next()<<8|o.next()) & holders.LowMask }
+	switch o.next() % 9 {
+	case 0:
+		return o.u64()
+	case 1:
+		return 0
+	case 2:
+		return ^uint64(0)
+	case 3:
+		return uint64(selfID)
+	case 4:
+		return holders.Pack(selfID, low())
+	case 5:
+		return holders.Pack(pid1ID, low())
+	case 6:
+		return holders.Pack(deadID, low())
+	case 7:
+		return holders.Pack(deadID, holders.MaxLow) // a dead party, arriving
+	default:
+		n := len(boundary32)
+		return uint64(boundary32[o.next()%n]) | uint64(boundary32[o.next()%n])<<32
+	}
+}
+
+// scribble writes a peerWord at a fuzz-chosen offset of mem, a multiple of
+// 4 that need not be one of 8, so that a word may straddle two fields.
+func scribble(o *ops, mem []byte) {
+	pos := o.next() * 4 % (len(mem) - 7)
+	binary.NativeEndian.PutUint64(mem[pos:], peerWord(o))
+}
+
+// fillTable writes one peerWord into every slot of the holder table at off
+// in mem.
+func fillTable(o *ops, mem []byte, off int) {
+	w := peerWord(o)
+	for i := 0; i < holders.Slots; i++ {
+		binary.NativeEndian.PutUint64(mem[off+holders.Offset(i):], w)
+	}
+}
+
+// eventFuzz is one run of FuzzEventHostile: an Event "e" and a Barrier
+// "b", a handle on each, and their memory.
+type eventFuzz struct {
+	t          *testing.T
+	seg        *shm.Segment
+	e          *event.Event
+	b          *event.Barrier
+	eMem, bMem []byte
+}
+
+func (z *eventFuzz) state() uint32     { return atomic.LoadUint32(z.u32(z.eMem, event.OffEvState)) }
+func (z *eventFuzz) evWaiters() uint32 { return atomic.LoadUint32(z.u32(z.eMem, event.OffEvWaiters)) }
+func (z *eventFuzz) barState() uint64 {
+	return atomic.LoadUint64((*uint64)(unsafe.Pointer(&z.bMem[event.OffBarCount])))
+}
+func (z *eventFuzz) barWaiters() uint32 { return atomic.LoadUint32(z.u32(z.bMem, event.OffBarWaiters)) }
+
+func (z *eventFuzz) u32(mem []byte, off int) *uint32 { return (*uint32)(unsafe.Pointer(&mem[off])) }
+
+// FuzzEventHostile drives an Event and a Barrier while a "peer" writes
+// arbitrary words into their memory between operations: the Event's State
+// and Waiters, the Barrier's Count, Seq, Parties, Waiters and party slots.
+// Every operation must give the answer the words it found call for (read
+// beforehand through the words and the Barrier's snapshots), or the error
+// they call for (ErrBroken, shm.ErrCorrupt naming the object, ctx.Err());
+// never panic or block past its context.
+func FuzzEventHostile(f *testing.F) {
+	f.Add([]byte{1, 5, 2, 4, 5, 3, 4, 5, 131, 2, 131, 6})                     // Event: Wait, Set, Wait, Clear, Wait with a deadline
+	f.Add([]byte{2, 7, 7, 7, 7, 8, 7, 9, 7, 7})                               // two parties: rounds, an ended context breaks one, Abort, Reset
+	f.Add([]byte{0, 7, 133, 9, 7, 11, 7})                                     // one party: every Wait completes a round
+	f.Add([]byte{2, 12, 0, 4, 7, 10, 12, 0, 6, 7, 9, 7})                      // Count at or above Parties: ErrCorrupt
+	f.Add([]byte{2, 12, 2, 0, 10, 12, 2, 5, 10, 12, 2, 4, 10, 7})             // Parties 0, above MaxParties, MaxParties
+	f.Add([]byte{3, 12, 1, 7, 7, 12, 1, 8, 7, 9, 7})                          // the broken bit and a high round written into Seq
+	f.Add([]byte{2, 1, 7, 1, 7, 7, 7, 11, 1, 5, 0, 1, 7, 7})                  // party slots: dead and arriving, then pid 1
+	f.Add([]byte{1, 0, 0, 0, 2, 2, 4, 5, 3, 2, 0, 0, 0, 3, 5, 0, 0, 1, 6, 5}) // the peer writes State: all ones, this process, Waiters
+	f.Add([]byte{2, 12, 3, 6, 7, 8, 12, 3, 0, 9, 7, 7})                       // Waiters all ones
+	all := []byte{2}
+	for obj := 0; obj < 2; obj++ {
+		for off := 0; off < 150; off++ {
+			all = append(all, 0, byte(obj), byte(off), 2)
+		}
+	}
+	f.Add(append(all, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 7, 7))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		seg, err := shm.CreateAnon(1 << 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer seg.Close()
+		o := &ops{in}
+		z := &eventFuzz{t: t, seg: seg}
+		if z.e, err = event.New(seg, "e"); err != nil {
+			t.Fatal(err)
+		}
+		if z.b, err = event.NewBarrier(seg, "b", 1+o.next()%4); err != nil {
+			t.Fatal(err)
+		}
+		z.eMem, _ = seg.Lookup("e", shm.KindEvent)
+		z.bMem, _ = seg.Lookup("b", shm.KindBarrier)
+		for len(o.b) > 0 {
+			op := o.next()
+			switch op % 14 {
+			case 0, 13:
+				scribble(o, [][]byte{z.eMem, z.bMem}[o.next()%2])
+			case 1:
+				fillTable(o, z.bMem, event.OffBarMembers)
+			case 2:
+				z.set()
+			case 3:
+				v := z.state()
+				z.e.Clear()
+				if got := z.state(); got != v&^1 {
+					t.Fatalf("Clear of State %#x left %#x", v, got)
+				}
+			case 4:
+				if got, want := z.e.IsSet(), z.state()&1 != 0; got != want {
+					t.Fatalf("IsSet of State %#x = %v", z.state(), got)
+				}
+			case 5:
+				z.wait(op)
+			case 6:
+				e, err := event.Open(seg, "e")
+				if err != nil {
+					t.Fatalf("Open = %v", err)
+				}
+				z.e = e
+			case 7:
+				z.barrierWait(op)
+			case 8:
+				n := z.b.Waiting()
+				z.b.Abort()
+				if !z.b.Broken() || z.b.Waiting() != n {
+					t.Fatalf("Abort with %d waiting: broken %v, %d waiting", n, z.b.Broken(), z.b.Waiting())
+				}
+			case 9:
+				z.b.Reset()
+				if z.b.Broken() || z.b.Waiting() != 0 {
+					t.Fatalf("Reset: broken %v, %d waiting", z.b.Broken(), z.b.Waiting())
+				}
+			case 10:
+				z.openBarrier()
+			case 11:
+				z.b.Leave()
+				for i := 0; i < holders.Slots; i++ {
+					if v := atomic.LoadUint64((*uint64)(unsafe.Pointer(&z.bMem[event.OffBarMembers+holders.Offset(i)]))); holders.Tag(v) == selfTag {
+						t.Fatalf("Leave left slot %d = %#x", i, v)
+					}
+				}
+			case 12:
+				// The peer writes one field of the Barrier's first cache
+				// line: Count, Seq, Parties or Waiters.
+				field := o.next() % 4 * 4
+				atomic.StoreUint32(z.u32(z.bMem, field), boundary32[o.next()%len(boundary32)])
+			}
+		}
+	})
+}
+
+func (z *eventFuzz) set() {
+	v := z.state()
+	z.e.Set()
+	want := v
+	if v&1 == 0 {
+		want = (v + 2) | 1 // a new Set count, and the flag
+	}
+	if got := z.state(); got != want {
+		z.t.Fatalf("Set of State %#x left %#x, want %#x", v, got, want)
+	}
+}
+
+func (z *eventFuzz) wait(op int) {
+	ctx, cancel := fuzzCtx(op)
+	defer cancel()
+	v, w := z.state(), z.evWaiters()
+	err := z.e.Wait(ctx)
+	if v&1 != 0 && err != nil || v&1 == 0 && !isCtxErr(ctx, err) {
+		z.t.Fatalf("Wait on State %#x = %v", v, err)
+	}
+	if z.state() != v || z.evWaiters() != w {
+		z.t.Fatalf("Wait changed State %#x → %#x, Waiters %d → %d", v, z.state(), w, z.evWaiters())
+	}
+}
+
+func (z *eventFuzz) barrierWait(op int) {
+	ctx, cancel := fuzzCtx(op)
+	defer cancel()
+	v, w := z.barState(), z.barWaiters()
+	broken, n, parties := z.b.Broken(), z.b.Waiting(), z.b.Parties()
+	i, err := z.b.Wait(ctx)
+	var se *shm.Error
+	switch {
+	case broken:
+		if i != -1 || !errors.Is(err, event.ErrBroken) || z.barState() != v {
+			z.t.Fatalf("Wait on a broken barrier = %d, %v; state %#x → %#x", i, err, v, z.barState())
+		}
+	case n >= parties:
+		// More arrivals than parties: only a peer writes that.
+		if i != -1 || !errors.Is(err, shm.ErrCorrupt) || !errors.As(err, &se) || se.Object != "b" || z.barState() != v {
+			z.t.Fatalf("Wait with %d arrivals for %d parties = %d, %v; want ErrCorrupt naming \"b\"", n, parties, i, err)
+		}
+	case n+1 == parties:
+		// This arrival completes the round.
+		if i != n || err != nil || z.b.Broken() || z.b.Waiting() != 0 {
+			z.t.Fatalf("the last of %d parties: Wait = %d, %v; then broken %v, %d waiting", parties, i, err, z.b.Broken(), z.b.Waiting())
+		}
+	default:
+		// This arrival waits in vain; when ctx ends it breaks the round.
+		if i != -1 || !isCtxErr(ctx, err) || !z.b.Broken() || z.b.Waiting() != n+1 {
+			z.t.Fatalf("arrival %d of %d parties: Wait = %d, %v; then broken %v, %d waiting; want %v", n, parties, i, err, z.b.Broken(), z.b.Waiting(), ctx.Err())
+		}
+	}
+	if z.barWaiters() != w {
+		z.t.Fatalf("Barrier.Wait changed Waiters %d → %d", w, z.barWaiters())
+	}
+}
+
+func (z *eventFuzz) openBarrier() {
+	p := atomic.LoadUint32(z.u32(z.bMem, event.OffBarParties))
+	b, err := event.OpenBarrier(z.seg, "b")
+	var se *shm.Error
+	switch {
+	case p < 1 || p > event.MaxParties:
+		if !errors.Is(err, shm.ErrCorrupt) || !errors.As(err, &se) || se.Object != "b" {
+			z.t.Fatalf("OpenBarrier with %d parties = %v; want ErrCorrupt naming \"b\"", p, err)
+		}
+	case err != nil || b.Parties() != int(p):
+		z.t.Fatalf("OpenBarrier with %d parties = %v", p, err)
+	default:
+		z.b = b
+	}
+}

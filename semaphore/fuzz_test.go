@@ -1,0 +1,374 @@
+//go:build linux
+
+package semaphore_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/internal/holders"
+	"github.com/shmkit/shmkit/internal/proc"
+	"github.com/shmkit/shmkit/semaphore"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// cancelled is a context that has already ended: blocking calls made with
+// it return at once instead of waiting for a peer that does not exist.
+var cancelled = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// tinyWait is the deadline of the contexts that let a blocking call reach
+// its futex wait before it gives up.
+const tinyWait = 200 * time.Microsecond
+
+// fuzzCtx returns the context for a blocking operation: an ended one, or,
+// when op is 0x80 to 0x8f, one that ends after tinyWait.
+func fuzzCtx(op int) (context.Context, context.CancelFunc) {
+	if op&0xf0 == 0x80 {
+		return context.WithTimeout(context.Background(), tinyWait)
+	}
+	return cancelled, func() {}
+}
+
+// isCtxErr reports whether err is the error of ctx, which has ended.
+func isCtxErr(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err())
+}
+
+// ops reads fuzz input as a stream of small numbers.
+type ops struct{ b []byte }
+
+func (o *ops) next() int {
+	if len(o.b) == 0 {
+		return 0
+	}
+	v := int(o.b[0])
+	o.b = o.b[1:]
+	return v
+}
+
+func (o *ops) u64() uint64 {
+	var w [8]byte
+	n := copy(w[:], o.b)
+	o.b = o.b[n:]
+	return binary.LittleEndian.Uint64(w[:])
+}
+
+// Process identities that a peer may write but a fuzzer could not guess:
+// this process, pid 1 (alive, and not this process), and a dead process
+// (this pid with another start time: what pid reuse leaves behind).
+var (
+	selfID = proc.Self()
+	pid1ID = func() proc.Identity {
+		start, err := proc.StartTime(1)
+		if err != nil {
+			return 0
+		}
+		return proc.Make(1, start)
+	}()
+	deadID  = proc.Make(selfID.Pid(), uint64(selfID.Start())+1)
+	selfTag = holders.SelfTag()
+)
+
+// boundary32 are the 32-bit values at the edges of a semaphore's range.
+var boundary32 = [...]uint32{0, 1, 2, semaphore.MaxValue, semaphore.MaxValue + 1, 1<<32 - 1}
+
+// peerWord returns a word a buggy or hostile peer writes: arbitrary bytes
+// from the input, a boundary value, or a holder slot that names a live or
+// dead process.
+func peerWord(o *ops) uint64 {
+	low := func() uint64 { return uint64(o.next()<<8|o.next()) & holders.LowMask }
+	switch o.next() % 9 {
+	case 0:
+		return o.u64()
+	case 1:
+		return 0
+	case 2:
+		return ^uint64(0)
+	case 3:
+		return uint64(selfID)
+	case 4:
+		return holders.Pack(selfID, low())
+	case 5:
+		return holders.Pack(pid1ID, low())
+	case 6:
+		return holders.Pack(deadID, low())
+	case 7:
+		return holders.Pack(deadID, holders.MaxLow)
+	default:
+		n := len(boundary32)
+		return uint64(boundary32[o.next()%n]) | uint64(boundary32[o.next()%n])<<32
+	}
+}
+
+// scribble writes a peerWord at a fuzz-chosen offset of mem, a multiple of
+// 4 that need not be one of 8, so that a word may straddle two fields.
+func scribble(o *ops, mem []byte) {
+	pos := o.next() * 4 % (len(mem) - 7)
+	binary.NativeEndian.PutUint64(mem[pos:], peerWord(o))
+}
+
+// fillTable writes one peerWord into every slot of the holder table at off
+// in mem.
+func fillTable(o *ops, mem []byte, off int) {
+	w := peerWord(o)
+	for i := 0; i < holders.Slots; i++ {
+		binary.NativeEndian.PutUint64(mem[off+holders.Offset(i):], w)
+	}
+}
+
+// table summarises a holder table as the operations that read it see it.
+type table struct {
+	room bool // a free slot, or one of this process's with room for a unit
+	held bool // a slot of this process with a count
+	ours int  // the units counted in this process's slots
+}
+
+func readTable(mem []byte, off int) table {
+	var tb table
+	for i := 0; i < holders.Slots; i++ {
+		v := atomic.LoadUint64((*uint64)(unsafe.Pointer(&mem[off+holders.Offset(i)])))
+		switch {
+		case v == 0:
+			tb.room = true
+		case holders.Tag(v) == selfTag:
+			tb.room = tb.room || holders.Low(v) < holders.MaxLow
+			tb.held = tb.held || holders.Low(v) != 0
+			tb.ours += int(holders.Low(v))
+		}
+	}
+	return tb
+}
+
+// semFuzz is one run of FuzzSemaphoreHostile: a counting semaphore "s"
+// and a bounded one "b", a handle on each, what each handle learnt when it
+// was made (bounded or not, the bound), and the objects' memory.
+type semFuzz struct {
+	t       *testing.T
+	seg     *shm.Segment
+	names   [2]string
+	h       [2]*semaphore.Semaphore
+	bounded [2]bool
+	initial [2]uint32
+	mem     [2][]byte
+}
+
+func (z *semFuzz) word(i, off int) *uint32 { return (*uint32)(unsafe.Pointer(&z.mem[i][off])) }
+func (z *semFuzz) value(i int) uint32      { return atomic.LoadUint32(z.word(i, semaphore.OffValue)) }
+func (z *semFuzz) overflow(i int) uint32   { return atomic.LoadUint32(z.word(i, semaphore.OffOverflow)) }
+
+// units returns the holder table of object i as a handle of either kind
+// sees it: a counting object has none, and a counting handle uses none.
+func (z *semFuzz) units(i int) table {
+	if !z.bounded[i] {
+		return table{}
+	}
+	return readTable(z.mem[i], semaphore.OffHolders)
+}
+
+// FuzzSemaphoreHostile drives a counting and a bounded semaphore while a
+// "peer" writes arbitrary words into their memory between operations:
+// Value, units, flags, bound, overflow count and holder slots. Every
+// operation must give the answer the words it found call for, or the
+// error they call for (ErrOverRelease, shm.ErrCorrupt naming the object,
+// ctx.Err()); never panic or block past its context.
+func FuzzSemaphoreHostile(f *testing.F) {
+	f.Add([]byte{1, 2, 2, 0, 2, 0, 4, 0, 4, 0, 4, 0, 3, 0, 3, 1, 2, 1, 4, 1, 4, 1, 4, 1})                               // take and give back until over-released
+	f.Add([]byte{0, 0, 3, 0, 133, 0, 133, 1, 4, 0, 5, 1, 6, 1})                                                         // Acquire on empty semaphores, with deadlines
+	f.Add([]byte{3, 3, 7, 0, 0, 3, 4, 0, 7, 0, 0, 4, 4, 0, 6, 0, 5, 0})                                                 // the peer writes Value = MaxValue, then MaxValue+1
+	f.Add([]byte{2, 2, 7, 1, 2, 2, 6, 1, 7, 1, 2, 0, 7, 1, 3, 4, 6, 1, 7, 1, 3, 1, 7, 1, 2, 1, 7, 1, 0, 2, 6, 1, 4, 1}) // flags 2; bound above MaxValue; value above the bound
+	f.Add([]byte{2, 1, 1, 1, 4, 3, 255, 2, 1, 2, 1, 4, 1, 4, 1})                                                        // this process's slots full: overflow
+	f.Add([]byte{0, 2, 1, 1, 6, 0, 1, 2, 1, 2, 1, 2, 1, 3, 1})                                                          // every slot names a dead process: reaped
+	f.Add([]byte{1, 0, 7, 0, 2, 1, 6, 0, 2, 0, 4, 0})                                                                   // the counting object made to claim it is bounded
+	f.Add([]byte{2, 2, 7, 1, 2, 0, 6, 1, 2, 1, 4, 1, 4, 1})                                                             // the bounded object made counting
+	f.Add([]byte{2, 2, 0, 1, 16, 5, 0, 1, 2, 1, 4, 1, 4, 1, 4, 1})                                                      // a stray slot naming pid 1
+	f.Add([]byte{1, 1, 7, 1, 4, 5, 4, 1, 2, 1, 3, 1})                                                                   // overflow count at its maximum
+	all := []byte{3, 3}
+	for i := 0; i < 2; i++ {
+		for off := 0; off < 150; off++ {
+			all = append(all, 0, byte(i), byte(off), 2)
+		}
+	}
+	f.Add(append(all, 2, 0, 2, 1, 3, 0, 3, 1, 4, 0, 4, 1, 5, 0, 5, 1, 6, 0, 6, 1))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		seg, err := shm.CreateAnon(1 << 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer seg.Close()
+		o := &ops{in}
+		z := &semFuzz{t: t, seg: seg, names: [2]string{"s", "b"}}
+		for i, bounded := range []bool{false, true} {
+			z.initial[i], z.bounded[i] = uint32(o.next()%4), bounded
+			if bounded {
+				z.h[i], err = semaphore.NewBounded(seg, z.names[i], int(z.initial[i]))
+			} else {
+				z.h[i], err = semaphore.New(seg, z.names[i], int(z.initial[i]))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			z.mem[i], _ = seg.Lookup(z.names[i], shm.KindSemaphore)
+		}
+		for len(o.b) > 0 {
+			op := o.next()
+			i := o.next() % 2
+			waiters := atomic.LoadUint32(z.word(i, semaphore.OffWaiters))
+			switch op % 10 {
+			case 0, 8, 9:
+				scribble(o, z.mem[i])
+			case 1:
+				fillTable(o, z.mem[1], semaphore.OffHolders)
+			case 2:
+				z.tryAcquire(i)
+			case 3:
+				z.acquire(i, op)
+			case 4:
+				z.release(i)
+			case 5:
+				if got, want := z.h[i].Value(), int(z.value(i)); got != want {
+					t.Fatalf("%s: Value = %d, the word holds %d", z.names[i], got, want)
+				}
+			case 6:
+				z.open(i)
+			case 7:
+				// The peer writes one field of the first cache line:
+				// Value, Waiters, Flags, Initial or Overflow.
+				field := o.next() % 5 * 4
+				atomic.StoreUint32(z.word(i, field), boundary32[o.next()%len(boundary32)])
+				continue
+			}
+			if op%10 >= 2 && op%10 <= 6 && atomic.LoadUint32(z.word(i, semaphore.OffWaiters)) != waiters {
+				t.Fatalf("%s: operation %d changed Waiters from %d to %d", z.names[i], op%10, waiters, atomic.LoadUint32(z.word(i, semaphore.OffWaiters)))
+			}
+		}
+	})
+}
+
+// checkRecorded fails the test unless a unit taken by a bounded handle
+// was recorded: in this process's slot if the table had room, else in the
+// overflow count.
+func (z *semFuzz) checkRecorded(i int, before table, overflow uint32) {
+	z.t.Helper()
+	if !z.bounded[i] {
+		return
+	}
+	after, o2 := z.units(i), z.overflow(i)
+	switch {
+	case before.room && (after.ours != before.ours+1 || o2 != overflow):
+		z.t.Fatalf("%s: a unit taken with room in the table: holds %d → %d, overflow %d → %d", z.names[i], before.ours, after.ours, overflow, o2)
+	case !before.room && (after.ours != before.ours || o2 != overflow+1):
+		z.t.Fatalf("%s: a unit taken with a full table: holds %d → %d, overflow %d → %d", z.names[i], before.ours, after.ours, overflow, o2)
+	}
+}
+
+func (z *semFuzz) tryAcquire(i int) {
+	v, tb, ov := z.value(i), z.units(i), z.overflow(i)
+	got := z.h[i].TryAcquire()
+	after := z.value(i)
+	switch {
+	case v != 0:
+		if !got || after != v-1 {
+			z.t.Fatalf("%s: TryAcquire of value %d = %v, value now %d", z.names[i], v, got, after)
+		}
+		z.checkRecorded(i, tb, ov)
+	case !z.bounded[i] && (got || after != 0):
+		z.t.Fatalf("%s: TryAcquire of value 0 = %v, value now %d", z.names[i], got, after)
+	case z.bounded[i] && !got && after != 0, z.bounded[i] && got && after >= z.initial[i]:
+		// Units given back by dead holders never raise the value above
+		// the bound.
+		z.t.Fatalf("%s: TryAcquire of value 0 with bound %d = %v, value now %d", z.names[i], z.initial[i], got, after)
+	}
+}
+
+func (z *semFuzz) acquire(i, op int) {
+	ctx, cancel := fuzzCtx(op)
+	defer cancel()
+	v, tb, ov := z.value(i), z.units(i), z.overflow(i)
+	err := z.h[i].Acquire(ctx)
+	after := z.value(i)
+	if v != 0 {
+		if err != nil || after != v-1 {
+			z.t.Fatalf("%s: Acquire of value %d = %v, value now %d", z.names[i], v, err, after)
+		}
+		z.checkRecorded(i, tb, ov)
+		return
+	}
+	if z.bounded[i] && err == nil && after < z.initial[i] {
+		return // woken before ctx ended, it gave back the units of dead holders
+	}
+	if !isCtxErr(ctx, err) || after != 0 {
+		z.t.Fatalf("%s: Acquire of value 0 = %v, value now %d; want %v", z.names[i], err, after, ctx.Err())
+	}
+}
+
+func (z *semFuzz) release(i int) {
+	v, tb, ov := z.value(i), z.units(i), z.overflow(i)
+	err := z.h[i].Release()
+	after := z.value(i)
+	bound := uint32(semaphore.MaxValue)
+	if z.bounded[i] {
+		bound = z.initial[i]
+	}
+	switch {
+	case v > bound && z.bounded[i]:
+		if !z.corrupt(i, err) || after != v {
+			z.t.Fatalf("%s: Release of value %d above bound %d = %v, value now %d; want ErrCorrupt", z.names[i], v, bound, err, after)
+		}
+	case v >= bound:
+		if !errors.Is(err, semaphore.ErrOverRelease) || after != v {
+			z.t.Fatalf("%s: Release of value %d at bound %d = %v, value now %d; want ErrOverRelease", z.names[i], v, bound, err, after)
+		}
+	default:
+		if err != nil || after != v+1 {
+			z.t.Fatalf("%s: Release of value %d, bound %d = %v, value now %d", z.names[i], v, bound, err, after)
+		}
+	}
+	if !z.bounded[i] {
+		return
+	}
+	// The record of one unit goes first: this process's, else one
+	// overflowed.
+	t2, o2 := z.units(i), z.overflow(i)
+	switch {
+	case tb.held && (t2.ours != tb.ours-1 || o2 != ov):
+		z.t.Fatalf("%s: Release with %d units recorded here: %d now, overflow %d → %d", z.names[i], tb.ours, t2.ours, ov, o2)
+	case !tb.held && ov != 0 && o2 != ov-1:
+		z.t.Fatalf("%s: Release with overflow %d and none recorded here: overflow now %d", z.names[i], ov, o2)
+	}
+}
+
+// corrupt reports whether err is shm.ErrCorrupt in an *shm.Error naming
+// object i.
+func (z *semFuzz) corrupt(i int, err error) bool {
+	var se *shm.Error
+	return errors.Is(err, shm.ErrCorrupt) && errors.As(err, &se) && se.Object == z.names[i]
+}
+
+func (z *semFuzz) open(i int) {
+	flags := atomic.LoadUint32(z.word(i, semaphore.OffFlags))
+	initial := atomic.LoadUint32(z.word(i, semaphore.OffInitial))
+	v := z.value(i)
+	bounded := flags == 1
+	bad := flags > 1 || bounded && len(z.mem[i]) < semaphore.OffHolders+holders.Size ||
+		initial > semaphore.MaxValue || v > semaphore.MaxValue || bounded && v > initial
+	s, err := semaphore.Open(z.seg, z.names[i])
+	switch {
+	case bad:
+		if !z.corrupt(i, err) {
+			z.t.Fatalf("%s: Open with flags %d, initial %d, value %d = %v; want ErrCorrupt", z.names[i], flags, initial, v, err)
+		}
+	case err != nil:
+		z.t.Fatalf("%s: Open with flags %d, initial %d, value %d = %v", z.names[i], flags, initial, v, err)
+	default:
+		z.h[i], z.bounded[i], z.initial[i] = s, bounded, initial
+	}
+}
