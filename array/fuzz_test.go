@@ -12,36 +12,10 @@ import (
 	"unsafe"
 
 	"github.com/shmkit/shmkit/array"
+	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/internal/typelayout"
 	"github.com/shmkit/shmkit/shm"
 )
-
-// ops reads fuzz input as a stream of small numbers.
-type ops struct{ b []byte }
-
-func (o *ops) next() int {
-	if len(o.b) == 0 {
-		return 0
-	}
-	v := int(o.b[0])
-	o.b = o.b[1:]
-	return v
-}
-
-func (o *ops) u64() uint64 {
-	var w [8]byte
-	n := copy(w[:], o.b)
-	o.b = o.b[n:]
-	return ne.Uint64(w[:])
-}
-
-// pick returns one of vals, or arbitrary bytes from the input.
-func pick(o *ops, vals ...uint64) uint64 {
-	if i := o.next() % (len(vals) + 1); i < len(vals) {
-		return vals[i]
-	}
-	return o.u64()
-}
 
 // arrayObject is one object of FuzzArrayHostile: its name, its memory,
 // the header it was created with and its element type.
@@ -84,11 +58,11 @@ type arrayFuzz struct {
 
 // fuzzArray is what FuzzArrayHostile does with each of its arrays.
 type fuzzArray interface {
-	at(o *ops)
-	set(o *ops)
-	update(o *ops)
+	at(o *testutil.FuzzInput)
+	set(o *testutil.FuzzInput)
+	update(o *testutil.FuzzInput)
 	updatePanics()
-	open(o *ops)
+	open(o *testutil.FuzzInput)
 	slice()
 	length() int
 }
@@ -98,7 +72,7 @@ type arr[T comparable] struct {
 	z     *arrayFuzz
 	k     int // index in z.obj
 	a     *array.Array[T]
-	value func(o *ops) T // a value to store, from the input
+	value func(o *testutil.FuzzInput) T // a value to store, from the input
 }
 
 func (x *arr[T]) ob() *arrayObject { return &x.z.obj[x.k] }
@@ -121,21 +95,21 @@ func (x *arr[T]) elem(i int) T {
 
 // index returns an index below Len from the input, or -1 if the array is
 // empty.
-func (x *arr[T]) index(o *ops) int {
+func (x *arr[T]) index(o *testutil.FuzzInput) int {
 	n := x.a.Len()
 	if n == 0 {
 		return -1
 	}
-	return int(o.u64() % uint64(n))
+	return int(o.U64() % uint64(n))
 }
 
-func (x *arr[T]) at(o *ops) {
+func (x *arr[T]) at(o *testutil.FuzzInput) {
 	t := x.z.t
-	if o.next()%8 == 0 {
+	if o.Byte()%8 == 0 {
 		// One past the end: the documented panic, whatever the memory.
 		n := x.a.Len()
 		want := fmt.Sprintf("array: index out of range [%d] with length %d", n, n)
-		msg := catch(func() { x.a.At(n) })
+		msg, _ := testutil.Catch(func() { x.a.At(n) })
 		if msg != want {
 			t.Fatalf("%s: At(Len()) panicked with %q, want %q", x.ob().name, msg, want)
 		}
@@ -150,7 +124,7 @@ func (x *arr[T]) at(o *ops) {
 	}
 }
 
-func (x *arr[T]) set(o *ops) {
+func (x *arr[T]) set(o *testutil.FuzzInput) {
 	i := x.index(o)
 	if i < 0 {
 		return
@@ -174,7 +148,7 @@ func (x *arr[T]) checkUnlocked(what string) {
 	}
 }
 
-func (x *arr[T]) update(o *ops) {
+func (x *arr[T]) update(o *testutil.FuzzInput) {
 	x.letGo()
 	i := x.index(o)
 	v := x.value(o)
@@ -194,7 +168,7 @@ func (x *arr[T]) update(o *ops) {
 
 func (x *arr[T]) updatePanics() {
 	x.letGo()
-	msg := catch(func() { x.a.Update(func([]T) { panic("fuzz") }) })
+	msg, _ := testutil.Catch(func() { x.a.Update(func([]T) { panic("fuzz") }) })
 	if msg != "fuzz" {
 		x.z.t.Fatalf("%s: Update's function panicked with \"fuzz\"; Update panicked with %q", x.ob().name, msg)
 	}
@@ -213,15 +187,15 @@ func (x *arr[T]) slice() {
 
 // open opens the object as an array of T, and goes on with the handle it
 // gets; or, with the input's choice, as one of another type.
-func (x *arr[T]) open(o *ops) {
-	if o.next()%2 == 0 {
+func (x *arr[T]) open(o *testutil.FuzzInput) {
+	if o.Byte()%2 == 0 {
 		a, err := array.Open[T](x.z.seg, x.ob().name)
 		if x.z.checkOpen("Open", x.k, x.ob().l, err, func() int { return a.Len() }) {
 			x.a = a
 		}
 		return
 	}
-	switch o.next() % 5 {
+	switch o.Byte() % 5 {
 	case 0:
 		a, err := array.Open[uint64](x.z.seg, x.ob().name)
 		x.z.checkOpen("Open[uint64]", x.k, layoutOf[uint64](x.z.t), err, func() int { return a.Len() })
@@ -246,20 +220,6 @@ func layoutOf[T any](t *testing.T) *typelayout.Layout {
 		t.Fatal(err)
 	}
 	return l
-}
-
-// catch runs fn and returns what it panicked with, or "" if it did not.
-func catch(fn func()) (msg string) {
-	defer func() {
-		if r := recover(); r != nil {
-			msg = fmt.Sprint(r)
-			if msg == "" {
-				msg = "(empty panic)"
-			}
-		}
-	}()
-	fn()
-	return ""
 }
 
 // checkOpen fails the test unless err is what opening object k as an
@@ -289,25 +249,25 @@ func (z *arrayFuzz) checkOpen(what string, k int, l *typelayout.Layout, err erro
 // rewriteHeader is the peer rewriting one field of an object's header with
 // a valid checksum, restoring the header the object was created with, or
 // copying another object's header.
-func (z *arrayFuzz) rewriteHeader(o *ops) {
-	ob := &z.obj[o.next()%3]
+func (z *arrayFuzz) rewriteHeader(o *testutil.FuzzInput) {
+	ob := &z.obj[o.Byte()%3]
 	h, _ := typelayout.Read(ob.mem)
-	switch o.next() % 7 {
+	switch o.Byte() % 7 {
 	case 0:
-		h.Form = uint32(o.next() % 4)
+		h.Form = uint32(o.Byte() % 4)
 	case 1:
-		h.Align = [...]uint32{0, 1, 2, 3, 4, 8, 16, 1 << 31}[o.next()%8]
+		h.Align = [...]uint32{0, 1, 2, 3, 4, 8, 16, 1 << 31}[o.Byte()%8]
 	case 2:
-		h.Size = pick(o, 0, 2, 6, 8, 12, 1<<63, ^uint64(0)-7)
+		h.Size = o.Pick(0, 2, 6, 8, 12, 1<<63, ^uint64(0)-7)
 	case 3:
-		h.Count = pick(o, 0, 1, 2, 8, 9, 1<<32, 1<<63, ^uint64(0), math.MaxInt64, math.MaxInt64/8)
+		h.Count = o.Pick(0, 1, 2, 8, 9, 1<<32, 1<<63, ^uint64(0), math.MaxInt64, math.MaxInt64/8)
 	case 4:
-		h.Fingerprint = pick(o, z.obj[0].l.Fingerprint, z.obj[1].l.Fingerprint, z.obj[2].l.Fingerprint)
+		h.Fingerprint = o.Pick(z.obj[0].l.Fingerprint, z.obj[1].l.Fingerprint, z.obj[2].l.Fingerprint)
 	case 5:
 		copy(ob.mem, ob.header[:])
 		return
 	case 6:
-		copy(ob.mem, z.obj[o.next()%3].header[:])
+		copy(ob.mem, z.obj[o.Byte()%3].header[:])
 		return
 	}
 	typelayout.Put(ob.mem, h)
@@ -346,17 +306,17 @@ func FuzzArrayHostile(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer seg.Close()
-		o := &ops{in}
+		o := testutil.NewFuzzInput(in)
 		z := &arrayFuzz{t: t, seg: seg}
-		a, err := array.New[int64](seg, "a", o.next()%9)
+		a, err := array.New[int64](seg, "a", o.Byte()%9)
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := array.New[[3]uint16](seg, "s", o.next()%9)
+		s, err := array.New[[3]uint16](seg, "s", o.Byte()%9)
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := array.New[struct{}](seg, "e", o.next()%9)
+		e, err := array.New[struct{}](seg, "e", o.Byte()%9)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -367,22 +327,22 @@ func FuzzArrayHostile(f *testing.F) {
 			z.obj[k].mem, _ = seg.Lookup(z.obj[k].name, shm.KindArray)
 			copy(z.obj[k].header[:], z.obj[k].mem)
 		}
-		z.arrs[0] = &arr[int64]{z: z, k: 0, a: a, value: func(o *ops) int64 { return int64(o.u64()) }}
-		z.arrs[1] = &arr[[3]uint16]{z: z, k: 1, a: s, value: func(o *ops) [3]uint16 {
-			w := o.u64()
+		z.arrs[0] = &arr[int64]{z: z, k: 0, a: a, value: func(o *testutil.FuzzInput) int64 { return int64(o.U64()) }}
+		z.arrs[1] = &arr[[3]uint16]{z: z, k: 1, a: s, value: func(o *testutil.FuzzInput) [3]uint16 {
+			w := o.U64()
 			return [3]uint16{uint16(w), uint16(w >> 16), uint16(w >> 32)}
 		}}
-		z.arrs[2] = &arr[struct{}]{z: z, k: 2, a: e, value: func(*ops) struct{} { return struct{}{} }}
-		for len(o.b) > 0 {
-			op := o.next() % 10
-			k := o.next() % 3
+		z.arrs[2] = &arr[struct{}]{z: z, k: 2, a: e, value: func(*testutil.FuzzInput) struct{} { return struct{}{} }}
+		for o.More() {
+			op := o.Byte() % 10
+			k := o.Byte() % 3
 			switch op {
 			case 0, 9:
 				// The peer writes a word anywhere in an object, at a
 				// multiple of 4 that need not be one of 8.
 				mem := z.obj[k].mem
 				if len(mem) > 8 {
-					ne.PutUint64(mem[o.next()*4%(len(mem)-7):], o.u64())
+					ne.PutUint64(mem[o.Byte()*4%(len(mem)-7):], o.U64())
 				}
 			case 1:
 				z.rewriteHeader(o)

@@ -4,7 +4,6 @@ package event_test
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -13,17 +12,9 @@ import (
 
 	"github.com/shmkit/shmkit/event"
 	"github.com/shmkit/shmkit/internal/holders"
-	"github.com/shmkit/shmkit/internal/proc"
+	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/shm"
 )
-
-// cancelled is a context that has already ended: blocking calls made with
-// it return at once instead of waiting for a peer that does not exist.
-var cancelled = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()
 
 // tinyWait is the deadline of the contexts that let a blocking call reach
 // its futex wait before it gives up.
@@ -35,7 +26,7 @@ func fuzzCtx(op int) (context.Context, context.CancelFunc) {
 	if op&0xf0 == 0x80 {
 		return context.WithTimeout(context.Background(), tinyWait)
 	}
-	return cancelled, func() {}
+	return testutil.Cancelled, func() {}
 }
 
 // isCtxErr reports whether err is the error of ctx, which has ended.
@@ -43,40 +34,8 @@ func isCtxErr(ctx context.Context, err error) bool {
 	return err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err())
 }
 
-// ops reads fuzz input as a stream of small numbers.
-type ops struct{ b []byte }
-
-func (o *ops) next() int {
-	if len(o.b) == 0 {
-		return 0
-	}
-	v := int(o.b[0])
-	o.b = o.b[1:]
-	return v
-}
-
-func (o *ops) u64() uint64 {
-	var w [8]byte
-	n := copy(w[:], o.b)
-	o.b = o.b[n:]
-	return binary.LittleEndian.Uint64(w[:])
-}
-
-// Process identities that a peer may write but a fuzzer could not guess:
-// this process, pid 1 (alive, and not this process), and a dead process
-// (this pid with another start time: what pid reuse leaves behind).
-var (
-	selfID = proc.Self()
-	pid1ID = func() proc.Identity {
-		start, err := proc.StartTime(1)
-		if err != nil {
-			return 0
-		}
-		return proc.Make(1, start)
-	}()
-	deadID  = proc.Make(selfID.Pid(), uint64(selfID.Start())+1)
-	selfTag = holders.SelfTag()
-)
+// selfTag is the holder tag of this process.
+var selfTag = holders.SelfTag()
 
 // boundary32 are 32-bit values at the edges of the fields' ranges: counts,
 // parties, and a barrier's Seq with its broken bit or a high round.
@@ -85,44 +44,28 @@ var boundary32 = [...]uint32{0, 1, 2, 3, event.MaxParties, event.MaxParties + 1,
 // peerWord returns a word a buggy or hostile peer writes: arbitrary bytes
 // from the input, a boundary value, or a holder slot that names a live or
 // dead process.
-func peerWord(o *ops) uint64 {
-	low := func() uint64 { return uint64(o.next()<<8|o.next()) & holders.LowMask }
-	switch o.next() % 9 {
+func peerWord(o *testutil.FuzzInput) uint64 {
+	low := func() uint64 { return uint64(o.Byte()<<8|o.Byte()) & holders.LowMask }
+	switch o.Byte() % 9 {
 	case 0:
-		return o.u64()
+		return o.U64()
 	case 1:
 		return 0
 	case 2:
 		return ^uint64(0)
 	case 3:
-		return uint64(selfID)
+		return uint64(testutil.SelfID)
 	case 4:
-		return holders.Pack(selfID, low())
+		return holders.Pack(testutil.SelfID, low())
 	case 5:
-		return holders.Pack(pid1ID, low())
+		return holders.Pack(testutil.Pid1ID, low())
 	case 6:
-		return holders.Pack(deadID, low())
+		return holders.Pack(testutil.DeadID, low())
 	case 7:
-		return holders.Pack(deadID, holders.MaxLow) // a dead party, arriving
+		return holders.Pack(testutil.DeadID, holders.MaxLow) // a dead party, arriving
 	default:
 		n := len(boundary32)
-		return uint64(boundary32[o.next()%n]) | uint64(boundary32[o.next()%n])<<32
-	}
-}
-
-// scribble writes a peerWord at a fuzz-chosen offset of mem, a multiple of
-// 4 that need not be one of 8, so that a word may straddle two fields.
-func scribble(o *ops, mem []byte) {
-	pos := o.next() * 4 % (len(mem) - 7)
-	binary.NativeEndian.PutUint64(mem[pos:], peerWord(o))
-}
-
-// fillTable writes one peerWord into every slot of the holder table at off
-// in mem.
-func fillTable(o *ops, mem []byte, off int) {
-	w := peerWord(o)
-	for i := 0; i < holders.Slots; i++ {
-		binary.NativeEndian.PutUint64(mem[off+holders.Offset(i):], w)
+		return uint64(boundary32[o.Byte()%n]) | uint64(boundary32[o.Byte()%n])<<32
 	}
 }
 
@@ -175,23 +118,23 @@ func FuzzEventHostile(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer seg.Close()
-		o := &ops{in}
+		o := testutil.NewFuzzInput(in)
 		z := &eventFuzz{t: t, seg: seg}
 		if z.e, err = event.New(seg, "e"); err != nil {
 			t.Fatal(err)
 		}
-		if z.b, err = event.NewBarrier(seg, "b", 1+o.next()%4); err != nil {
+		if z.b, err = event.NewBarrier(seg, "b", 1+o.Byte()%4); err != nil {
 			t.Fatal(err)
 		}
 		z.eMem, _ = seg.Lookup("e", shm.KindEvent)
 		z.bMem, _ = seg.Lookup("b", shm.KindBarrier)
-		for len(o.b) > 0 {
-			op := o.next()
+		for o.More() {
+			op := o.Byte()
 			switch op % 14 {
 			case 0, 13:
-				scribble(o, [][]byte{z.eMem, z.bMem}[o.next()%2])
+				testutil.Scribble(o, [][]byte{z.eMem, z.bMem}[o.Byte()%2], peerWord)
 			case 1:
-				fillTable(o, z.bMem, event.OffBarMembers)
+				testutil.FillTable(o, z.bMem, event.OffBarMembers, peerWord)
 			case 2:
 				z.set()
 			case 3:
@@ -237,8 +180,8 @@ func FuzzEventHostile(f *testing.F) {
 			case 12:
 				// The peer writes one field of the Barrier's first cache
 				// line: Count, Seq, Parties or Waiters.
-				field := o.next() % 4 * 4
-				atomic.StoreUint32(z.u32(z.bMem, field), boundary32[o.next()%len(boundary32)])
+				field := o.Byte() % 4 * 4
+				atomic.StoreUint32(z.u32(z.bMem, field), boundary32[o.Byte()%len(boundary32)])
 			}
 		}
 	})

@@ -4,9 +4,7 @@ package lock_test
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,17 +14,10 @@ import (
 	"github.com/shmkit/shmkit/internal/holders"
 	"github.com/shmkit/shmkit/internal/proc"
 	"github.com/shmkit/shmkit/internal/robust"
+	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/lock"
 	"github.com/shmkit/shmkit/shm"
 )
-
-// cancelled is a context that has already ended: blocking calls made with
-// it return at once instead of waiting for a peer that does not exist.
-var cancelled = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()
 
 // tinyWait is the deadline of the contexts that let a blocking call reach
 // its futex wait before it gives up.
@@ -38,7 +29,7 @@ func fuzzCtx(op int) (context.Context, context.CancelFunc) {
 	if op&0xf0 == 0x80 {
 		return context.WithTimeout(context.Background(), tinyWait)
 	}
-	return cancelled, func() {}
+	return testutil.Cancelled, func() {}
 }
 
 // isCtxErr reports whether err is the error of ctx, which has ended.
@@ -46,100 +37,41 @@ func isCtxErr(ctx context.Context, err error) bool {
 	return err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err())
 }
 
-// ops reads fuzz input as a stream of small numbers.
-type ops struct{ b []byte }
-
-func (o *ops) next() int {
-	if len(o.b) == 0 {
-		return 0
-	}
-	v := int(o.b[0])
-	o.b = o.b[1:]
-	return v
-}
-
-func (o *ops) u64() uint64 {
-	var w [8]byte
-	n := copy(w[:], o.b)
-	o.b = o.b[n:]
-	return binary.LittleEndian.Uint64(w[:])
-}
-
-// Process identities that a peer may write but a fuzzer could not guess:
-// this process, pid 1 (alive, and not this process), and a dead process
-// (this pid with another start time: what pid reuse leaves behind).
-var (
-	selfID = proc.Self()
-	pid1ID = func() proc.Identity {
-		start, err := proc.StartTime(1)
-		if err != nil {
-			return 0
-		}
-		return proc.Make(1, start)
-	}()
-	deadID  = proc.Make(selfID.Pid(), uint64(selfID.Start())+1)
-	selfTag = holders.SelfTag()
-)
+// selfTag is the holder tag of this process.
+var selfTag = holders.SelfTag()
 
 // peerWord returns a word a buggy or hostile peer writes: arbitrary bytes
 // from the input, a boundary value, or a lock word or holder slot that
 // names a live or dead process.
-func peerWord(o *ops) uint64 {
-	low := func() uint64 { return uint64(o.next()<<8|o.next()) & holders.LowMask }
-	switch o.next() % 12 {
+func peerWord(o *testutil.FuzzInput) uint64 {
+	low := func() uint64 { return uint64(o.Byte()<<8|o.Byte()) & holders.LowMask }
+	switch o.Byte() % 12 {
 	case 0:
-		return o.u64()
+		return o.U64()
 	case 1:
 		return 0
 	case 2:
 		return ^uint64(0)
 	case 3:
-		return uint64(selfID)
+		return uint64(testutil.SelfID)
 	case 4:
-		return uint64(selfID) | robust.W
+		return uint64(testutil.SelfID) | robust.W
 	case 5:
-		return uint64(pid1ID)
+		return uint64(testutil.Pid1ID)
 	case 6:
-		return uint64(deadID)
+		return uint64(testutil.DeadID)
 	case 7:
 		return robust.W // a waiter bit and no holder
 	case 8:
-		return holders.Pack(selfID, low())
+		return holders.Pack(testutil.SelfID, low())
 	case 9:
-		return holders.Pack(pid1ID, low())
+		return holders.Pack(testutil.Pid1ID, low())
 	case 10:
-		return holders.Pack(deadID, low())
+		return holders.Pack(testutil.DeadID, low())
 	default:
 		bounds := [...]uint64{1, 1<<31 - 1, 1 << 31, 1<<32 - 1}
-		return bounds[o.next()%4] | bounds[o.next()%4]<<32
+		return bounds[o.Byte()%4] | bounds[o.Byte()%4]<<32
 	}
-}
-
-// scribble writes a peerWord at a fuzz-chosen offset of mem, a multiple of
-// 4 that need not be one of 8, so that a word may straddle two fields.
-func scribble(o *ops, mem []byte) {
-	pos := o.next() * 4 % (len(mem) - 7)
-	binary.NativeEndian.PutUint64(mem[pos:], peerWord(o))
-}
-
-// fillTable writes one peerWord into every slot of the holder table at off
-// in mem.
-func fillTable(o *ops, mem []byte, off int) {
-	w := peerWord(o)
-	for i := 0; i < holders.Slots; i++ {
-		binary.NativeEndian.PutUint64(mem[off+holders.Offset(i):], w)
-	}
-}
-
-// catch runs fn and returns what it panicked with, if it did.
-func catch(fn func()) (msg string, panicked bool) {
-	defer func() {
-		if r := recover(); r != nil {
-			msg, panicked = fmt.Sprint(r), true
-		}
-	}()
-	fn()
-	return "", false
 }
 
 // table summarises a holder table as the operations that read it see it.
@@ -193,7 +125,7 @@ func unlockPanic(v uint64) string {
 	switch h := holder(v); {
 	case v == 0:
 		return "unlock of unlocked mutex"
-	case h != selfID && proc.Alive(h):
+	case h != testutil.SelfID && proc.Alive(h):
 		return "held by another process"
 	}
 	return ""
@@ -268,14 +200,14 @@ func FuzzLockHostile(f *testing.F) {
 		z.state = (*uint32)(unsafe.Pointer(&z.rwMem[lock.OffRWState]))
 		z.seq = (*uint32)(unsafe.Pointer(&z.cMem[lock.OffCondSeq]))
 		z.waiters = (*uint32)(unsafe.Pointer(&z.cMem[lock.OffCondWaiters]))
-		o := &ops{in}
-		for len(o.b) > 0 {
-			op := o.next()
+		o := testutil.NewFuzzInput(in)
+		for o.More() {
+			op := o.Byte()
 			switch op % 16 {
 			case 0, 15:
-				scribble(o, [][]byte{z.mMem, z.rwMem, z.cMem}[o.next()%3])
+				testutil.Scribble(o, [][]byte{z.mMem, z.rwMem, z.cMem}[o.Byte()%3], peerWord)
 			case 1:
-				fillTable(o, z.rwMem, lock.OffRWReaders)
+				testutil.FillTable(o, z.rwMem, lock.OffRWReaders, peerWord)
 			case 2:
 				z.tryLock()
 			case 3:
@@ -285,7 +217,7 @@ func FuzzLockHostile(f *testing.F) {
 			case 5:
 				z.wait(op)
 			case 6:
-				z.signal(o.next()%2 == 1)
+				z.signal(o.Byte()%2 == 1)
 			case 7:
 				z.tryRLock()
 			case 8:
@@ -315,7 +247,7 @@ func (z *lockFuzz) tryLock() {
 	if got != (v == 0) {
 		z.t.Fatalf("TryLock on word %#x = %v", v, got)
 	}
-	if after := atomic.LoadUint64(z.mWord); got && after != uint64(selfID) || !got && after != v {
+	if after := atomic.LoadUint64(z.mWord); got && after != uint64(testutil.SelfID) || !got && after != v {
 		z.t.Fatalf("TryLock on word %#x = %v left %#x", v, got, after)
 	}
 }
@@ -329,12 +261,12 @@ func (z *lockFuzz) lockContext(op int) {
 	switch {
 	case v == 0:
 		// A free lock is taken at once.
-		if err != nil || after != selfID {
+		if err != nil || after != testutil.SelfID {
 			z.t.Fatalf("LockContext of a free Mutex = %v, holder %#x", err, after)
 		}
 	case holder(v) == 0:
 		// A waiter bit and no holder: a holder that died.
-		if !errors.Is(err, lock.ErrOwnerDead) || after != selfID {
+		if !errors.Is(err, lock.ErrOwnerDead) || after != testutil.SelfID {
 			z.t.Fatalf("LockContext on word %#x = %v, holder %#x; want ErrOwnerDead, this process", v, err, after)
 		}
 	default:
@@ -349,7 +281,7 @@ func (z *lockFuzz) lockContext(op int) {
 func (z *lockFuzz) unlock() {
 	v := atomic.LoadUint64(z.mWord)
 	want := unlockPanic(v)
-	msg, panicked := catch(z.m.Unlock)
+	msg, panicked := testutil.Catch(z.m.Unlock)
 	z.checkPanic("Mutex.Unlock", v, want, msg, panicked)
 	after := atomic.LoadUint64(z.mWord)
 	if !panicked && after != 0 || panicked && after != v {
@@ -377,17 +309,17 @@ func (z *lockFuzz) wait(op int) {
 	v := atomic.LoadUint64(z.mWord)
 	seq, waiters := atomic.LoadUint32(z.seq), atomic.LoadUint32(z.waiters)
 	want := ""
-	if holder(v) != selfID {
+	if holder(v) != testutil.SelfID {
 		want = "Cond.Wait by a process that does not hold the mutex"
 	}
 	var err error
-	msg, panicked := catch(func() { err = z.c.Wait(ctx) })
+	msg, panicked := testutil.Catch(func() { err = z.c.Wait(ctx) })
 	z.checkPanic("Cond.Wait", v, want, msg, panicked)
 	after := atomic.LoadUint64(z.mWord)
 	switch {
 	case panicked && after != v:
 		z.t.Fatalf("a refused Wait changed the Mutex word from %#x to %#x", v, after)
-	case !panicked && (!isCtxErr(ctx, err) || after != uint64(selfID)):
+	case !panicked && (!isCtxErr(ctx, err) || after != uint64(testutil.SelfID)):
 		z.t.Fatalf("Wait = %v, Mutex word %#x; want %v, held", err, after, ctx.Err())
 	case atomic.LoadUint32(z.seq) != seq || atomic.LoadUint32(z.waiters) != waiters:
 		z.t.Fatalf("Wait changed Seq %d → %d, Waiters %d → %d", seq, atomic.LoadUint32(z.seq), waiters, atomic.LoadUint32(z.waiters))
@@ -475,7 +407,7 @@ func (z *lockFuzz) runlock() {
 	if !tb.held {
 		want = "RUnlock of an RWMutex this process has not read-locked"
 	}
-	msg, panicked := catch(z.rw.RUnlock)
+	msg, panicked := testutil.Catch(z.rw.RUnlock)
 	z.checkPanic("RUnlock", 0, want, msg, panicked)
 	if got := z.readers().ours; !panicked && got != tb.ours-1 || panicked && got != tb.ours {
 		z.t.Fatalf("RUnlock (panicked %v) took this process's holds from %d to %d", panicked, tb.ours, got)
@@ -489,7 +421,7 @@ func (z *lockFuzz) rwTryLock() {
 		z.t.Fatalf("RWMutex.TryLock with writer %#x, table %+v = %v", w, tb, got)
 	}
 	w2, st2 := atomic.LoadUint64(z.writer), atomic.LoadUint32(z.state)
-	if got && (w2 != uint64(selfID) || st2 != 1) || !got && (w2 != w || st2 != st) {
+	if got && (w2 != uint64(testutil.SelfID) || st2 != 1) || !got && (w2 != w || st2 != st) {
 		z.t.Fatalf("RWMutex.TryLock = %v: writer %#x → %#x, State %d → %d", got, w, w2, st, st2)
 	}
 }
@@ -515,7 +447,7 @@ func (z *lockFuzz) rwLockContext(op int) {
 		if st != 0 {
 			want = lock.ErrOwnerDead
 		}
-		if err != want || holder(w2) != selfID || st2 != 1 {
+		if err != want || holder(w2) != testutil.SelfID || st2 != 1 {
 			z.t.Fatalf("RWMutex.LockContext with writer %#x, State %d = %v, writer %#x, State %d; want %v, held", w, st, err, w2, st2, want)
 		}
 	}
@@ -524,10 +456,10 @@ func (z *lockFuzz) rwLockContext(op int) {
 func (z *lockFuzz) rwUnlock() {
 	w, st := atomic.LoadUint64(z.writer), atomic.LoadUint32(z.state)
 	want := ""
-	if holder(w) != selfID || st == 0 {
+	if holder(w) != testutil.SelfID || st == 0 {
 		want = "Unlock of an RWMutex this process has not locked for writing"
 	}
-	msg, panicked := catch(z.rw.Unlock)
+	msg, panicked := testutil.Catch(z.rw.Unlock)
 	z.checkPanic("RWMutex.Unlock", w, want, msg, panicked)
 	w2, st2 := atomic.LoadUint64(z.writer), atomic.LoadUint32(z.state)
 	if !panicked && (w2 != 0 || st2 != 0) || panicked && (w2 != w || st2 != st) {

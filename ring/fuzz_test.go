@@ -8,29 +8,10 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/ring"
 	"github.com/shmkit/shmkit/shm"
 )
-
-// cancelled is a context that has already ended: blocking calls made with
-// it return at once instead of waiting for a peer that does not exist.
-var cancelled = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()
-
-// ops reads fuzz input as a stream of small numbers.
-type ops struct{ b []byte }
-
-func (o *ops) next() (int, bool) {
-	if len(o.b) == 0 {
-		return 0, false
-	}
-	v := int(o.b[0])
-	o.b = o.b[1:]
-	return v, true
-}
 
 func msgOf(n int, seq byte) []byte {
 	m := make([]byte, n)
@@ -61,7 +42,7 @@ func FuzzSPSC(f *testing.F) {
 		var model [][]byte
 		seq := byte(0)
 		closed := false
-		o := &ops{in}
+		o := testutil.NewFuzzInput(in)
 		checkRecv := func(m []byte, ok bool, err error) {
 			t.Helper()
 			switch {
@@ -82,13 +63,13 @@ func FuzzSPSC(f *testing.F) {
 			}
 		}
 		for {
-			op, more := o.next()
+			op, more := o.Next()
 			if !more {
 				break
 			}
 			switch op % 7 {
 			case 0: // TrySend
-				n, _ := o.next()
+				n, _ := o.Next()
 				msg := msgOf(n*2%(r.MaxMessage()+1), seq)
 				ok, err := r.TrySend(msg)
 				if closed {
@@ -108,10 +89,10 @@ func FuzzSPSC(f *testing.F) {
 				m, ok, err := r.TryRecv(nil)
 				checkRecv(m, ok, err)
 			case 2: // Reserve, Commit less
-				n, _ := o.next()
-				k, _ := o.next()
+				n, _ := o.Next()
+				k, _ := o.Next()
 				n = n * 2 % (r.MaxMessage() + 1)
-				b, err := r.Reserve(cancelled, n)
+				b, err := r.Reserve(testutil.Cancelled, n)
 				if closed {
 					if !errors.Is(err, ring.ErrClosed) {
 						t.Fatalf("Reserve on a closed ring = %v", err)
@@ -135,11 +116,11 @@ func FuzzSPSC(f *testing.F) {
 				}
 				var batch [][]byte
 				for i := 0; i < 3; i++ {
-					n, _ := o.next()
+					n, _ := o.Next()
 					batch = append(batch, msgOf(n%100, seq+byte(i)))
 				}
 				before := r.Len()
-				err := r.SendBatch(cancelled, batch)
+				err := r.SendBatch(testutil.Cancelled, batch)
 				sent := r.Len() - before
 				if err != nil && !errors.Is(err, context.Canceled) || err == nil && sent != 3 {
 					t.Fatalf("SendBatch = %v, sent %d", err, sent)
@@ -159,7 +140,7 @@ func FuzzSPSC(f *testing.F) {
 				if len(model) == 0 {
 					continue
 				}
-				max, _ := o.next()
+				max, _ := o.Next()
 				var got [][]byte
 				n, err := r.RecvBatch(context.Background(), max%4, func(m []byte) { got = append(got, append([]byte(nil), m...)) })
 				if err != nil || n != len(got) || n == 0 {
@@ -169,7 +150,7 @@ func FuzzSPSC(f *testing.F) {
 					checkRecv(m, true, nil)
 				}
 			case 6: // Close (rarely)
-				if k, _ := o.next(); k > 240 {
+				if k, _ := o.Next(); k > 240 {
 					r.Close()
 					closed = true
 				}
@@ -199,18 +180,18 @@ func FuzzSPSCHostile(f *testing.F) {
 			t.Fatal(err)
 		}
 		mem, _ := seg.Lookup("r", shm.KindSPSC)
-		o := &ops{in}
+		o := testutil.NewFuzzInput(in)
 		for {
-			op, more := o.next()
+			op, more := o.Next()
 			if !more {
 				break
 			}
 			switch op % 6 {
 			case 0: // the peer scribbles 8 bytes at an offset
-				off, _ := o.next()
+				off, _ := o.Next()
 				pos := (off * 8) % (len(mem) - 8)
 				for i := 0; i < 8; i++ {
-					v, _ := o.next()
+					v, _ := o.Next()
 					mem[pos+i] = byte(v)
 				}
 			case 1:
@@ -218,9 +199,9 @@ func FuzzSPSCHostile(f *testing.F) {
 			case 2:
 				r.TryRecv(nil)
 			case 3:
-				r.Send(cancelled, make([]byte, op%100))
+				r.Send(testutil.Cancelled, make([]byte, op%100))
 			case 4:
-				r.Recv(cancelled, nil)
+				r.Recv(testutil.Cancelled, nil)
 			case 5:
 				if _, err := ring.OpenSPSC(seg, "r"); err != nil && !errors.Is(err, shm.ErrCorrupt) {
 					t.Fatalf("OpenSPSC = %v", err)
@@ -247,18 +228,18 @@ func FuzzQueueHostile(f *testing.F) {
 			t.Fatal(err)
 		}
 		mem, _ := seg.Lookup("q", shm.KindQueue)
-		o := &ops{in}
+		o := testutil.NewFuzzInput(in)
 		for {
-			op, more := o.next()
+			op, more := o.Next()
 			if !more {
 				break
 			}
 			switch op % 6 {
 			case 0:
-				off, _ := o.next()
+				off, _ := o.Next()
 				pos := (off * 8) % (len(mem) - 8)
 				for i := 0; i < 8; i++ {
-					v, _ := o.next()
+					v, _ := o.Next()
 					mem[pos+i] = byte(v)
 				}
 			case 1:
@@ -266,9 +247,9 @@ func FuzzQueueHostile(f *testing.F) {
 			case 2:
 				q.TryRecv(nil)
 			case 3:
-				q.Send(cancelled, make([]byte, op%17))
+				q.Send(testutil.Cancelled, make([]byte, op%17))
 			case 4:
-				q.Recv(cancelled, nil)
+				q.Recv(testutil.Cancelled, nil)
 			case 5:
 				if _, err := ring.OpenQueue(seg, "q"); err != nil && !errors.Is(err, shm.ErrCorrupt) {
 					t.Fatalf("OpenQueue = %v", err)

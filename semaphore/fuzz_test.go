@@ -4,7 +4,6 @@ package semaphore_test
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -12,18 +11,10 @@ import (
 	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/holders"
-	"github.com/shmkit/shmkit/internal/proc"
+	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/semaphore"
 	"github.com/shmkit/shmkit/shm"
 )
-
-// cancelled is a context that has already ended: blocking calls made with
-// it return at once instead of waiting for a peer that does not exist.
-var cancelled = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()
 
 // tinyWait is the deadline of the contexts that let a blocking call reach
 // its futex wait before it gives up.
@@ -35,7 +26,7 @@ func fuzzCtx(op int) (context.Context, context.CancelFunc) {
 	if op&0xf0 == 0x80 {
 		return context.WithTimeout(context.Background(), tinyWait)
 	}
-	return cancelled, func() {}
+	return testutil.Cancelled, func() {}
 }
 
 // isCtxErr reports whether err is the error of ctx, which has ended.
@@ -43,40 +34,8 @@ func isCtxErr(ctx context.Context, err error) bool {
 	return err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err())
 }
 
-// ops reads fuzz input as a stream of small numbers.
-type ops struct{ b []byte }
-
-func (o *ops) next() int {
-	if len(o.b) == 0 {
-		return 0
-	}
-	v := int(o.b[0])
-	o.b = o.b[1:]
-	return v
-}
-
-func (o *ops) u64() uint64 {
-	var w [8]byte
-	n := copy(w[:], o.b)
-	o.b = o.b[n:]
-	return binary.LittleEndian.Uint64(w[:])
-}
-
-// Process identities that a peer may write but a fuzzer could not guess:
-// this process, pid 1 (alive, and not this process), and a dead process
-// (this pid with another start time: what pid reuse leaves behind).
-var (
-	selfID = proc.Self()
-	pid1ID = func() proc.Identity {
-		start, err := proc.StartTime(1)
-		if err != nil {
-			return 0
-		}
-		return proc.Make(1, start)
-	}()
-	deadID  = proc.Make(selfID.Pid(), uint64(selfID.Start())+1)
-	selfTag = holders.SelfTag()
-)
+// selfTag is the holder tag of this process.
+var selfTag = holders.SelfTag()
 
 // boundary32 are the 32-bit values at the edges of a semaphore's range.
 var boundary32 = [...]uint32{0, 1, 2, semaphore.MaxValue, semaphore.MaxValue + 1, 1<<32 - 1}
@@ -84,44 +43,28 @@ var boundary32 = [...]uint32{0, 1, 2, semaphore.MaxValue, semaphore.MaxValue + 1
 // peerWord returns a word a buggy or hostile peer writes: arbitrary bytes
 // from the input, a boundary value, or a holder slot that names a live or
 // dead process.
-func peerWord(o *ops) uint64 {
-	low := func() uint64 { return uint64(o.next()<<8|o.next()) & holders.LowMask }
-	switch o.next() % 9 {
+func peerWord(o *testutil.FuzzInput) uint64 {
+	low := func() uint64 { return uint64(o.Byte()<<8|o.Byte()) & holders.LowMask }
+	switch o.Byte() % 9 {
 	case 0:
-		return o.u64()
+		return o.U64()
 	case 1:
 		return 0
 	case 2:
 		return ^uint64(0)
 	case 3:
-		return uint64(selfID)
+		return uint64(testutil.SelfID)
 	case 4:
-		return holders.Pack(selfID, low())
+		return holders.Pack(testutil.SelfID, low())
 	case 5:
-		return holders.Pack(pid1ID, low())
+		return holders.Pack(testutil.Pid1ID, low())
 	case 6:
-		return holders.Pack(deadID, low())
+		return holders.Pack(testutil.DeadID, low())
 	case 7:
-		return holders.Pack(deadID, holders.MaxLow)
+		return holders.Pack(testutil.DeadID, holders.MaxLow)
 	default:
 		n := len(boundary32)
-		return uint64(boundary32[o.next()%n]) | uint64(boundary32[o.next()%n])<<32
-	}
-}
-
-// scribble writes a peerWord at a fuzz-chosen offset of mem, a multiple of
-// 4 that need not be one of 8, so that a word may straddle two fields.
-func scribble(o *ops, mem []byte) {
-	pos := o.next() * 4 % (len(mem) - 7)
-	binary.NativeEndian.PutUint64(mem[pos:], peerWord(o))
-}
-
-// fillTable writes one peerWord into every slot of the holder table at off
-// in mem.
-func fillTable(o *ops, mem []byte, off int) {
-	w := peerWord(o)
-	for i := 0; i < holders.Slots; i++ {
-		binary.NativeEndian.PutUint64(mem[off+holders.Offset(i):], w)
+		return uint64(boundary32[o.Byte()%n]) | uint64(boundary32[o.Byte()%n])<<32
 	}
 }
 
@@ -204,10 +147,10 @@ func FuzzSemaphoreHostile(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer seg.Close()
-		o := &ops{in}
+		o := testutil.NewFuzzInput(in)
 		z := &semFuzz{t: t, seg: seg, names: [2]string{"s", "b"}}
 		for i, bounded := range []bool{false, true} {
-			z.initial[i], z.bounded[i] = uint32(o.next()%4), bounded
+			z.initial[i], z.bounded[i] = uint32(o.Byte()%4), bounded
 			if bounded {
 				z.h[i], err = semaphore.NewBounded(seg, z.names[i], int(z.initial[i]))
 			} else {
@@ -218,15 +161,15 @@ func FuzzSemaphoreHostile(f *testing.F) {
 			}
 			z.mem[i], _ = seg.Lookup(z.names[i], shm.KindSemaphore)
 		}
-		for len(o.b) > 0 {
-			op := o.next()
-			i := o.next() % 2
+		for o.More() {
+			op := o.Byte()
+			i := o.Byte() % 2
 			waiters := atomic.LoadUint32(z.word(i, semaphore.OffWaiters))
 			switch op % 10 {
 			case 0, 8, 9:
-				scribble(o, z.mem[i])
+				testutil.Scribble(o, z.mem[i], peerWord)
 			case 1:
-				fillTable(o, z.mem[1], semaphore.OffHolders)
+				testutil.FillTable(o, z.mem[1], semaphore.OffHolders, peerWord)
 			case 2:
 				z.tryAcquire(i)
 			case 3:
@@ -242,8 +185,8 @@ func FuzzSemaphoreHostile(f *testing.F) {
 			case 7:
 				// The peer writes one field of the first cache line:
 				// Value, Waiters, Flags, Initial or Overflow.
-				field := o.next() % 5 * 4
-				atomic.StoreUint32(z.word(i, field), boundary32[o.next()%len(boundary32)])
+				field := o.Byte() % 5 * 4
+				atomic.StoreUint32(z.word(i, field), boundary32[o.Byte()%len(boundary32)])
 				continue
 			}
 			if op%10 >= 2 && op%10 <= 6 && atomic.LoadUint32(z.word(i, semaphore.OffWaiters)) != waiters {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/internal/typelayout"
 	"github.com/shmkit/shmkit/shm"
 	"github.com/shmkit/shmkit/value"
@@ -20,35 +21,8 @@ type fuzzRec struct {
 	C    [4]uint32
 }
 
-// ops reads fuzz input as a stream of small numbers.
-type ops struct{ b []byte }
-
-func (o *ops) next() int {
-	if len(o.b) == 0 {
-		return 0
-	}
-	v := int(o.b[0])
-	o.b = o.b[1:]
-	return v
-}
-
-func (o *ops) u64() uint64 {
-	var w [8]byte
-	n := copy(w[:], o.b)
-	o.b = o.b[n:]
-	return ne.Uint64(w[:])
-}
-
-// pick returns one of vals, or arbitrary bytes from the input.
-func pick(o *ops, vals ...uint64) uint64 {
-	if i := o.next() % (len(vals) + 1); i < len(vals) {
-		return vals[i]
-	}
-	return o.u64()
-}
-
-func (o *ops) rec() fuzzRec {
-	return fuzzRec{A: int64(o.u64()), B: int64(o.u64()), C: [4]uint32{uint32(o.u64()), uint32(o.next()), 0, ^uint32(0)}}
+func recOf(o *testutil.FuzzInput) fuzzRec {
+	return fuzzRec{A: int64(o.U64()), B: int64(o.U64()), C: [4]uint32{uint32(o.U64()), uint32(o.Byte()), 0, ^uint32(0)}}
 }
 
 // valueObject is one object of FuzzValueHostile: its name, its memory, the
@@ -180,14 +154,14 @@ func FuzzValueHostile(f *testing.F) {
 			z.obj[k].mem, _ = seg.Lookup(z.obj[k].name, shm.KindValue)
 			copy(z.obj[k].header[:], z.obj[k].mem)
 		}
-		o := &ops{in}
-		for len(o.b) > 0 {
-			switch o.next() % 14 {
+		o := testutil.NewFuzzInput(in)
+		for o.More() {
+			switch o.Byte() % 14 {
 			case 0, 12, 13:
 				// The peer writes a word anywhere in an object, at a
 				// multiple of 4 that need not be one of 8.
-				mem := z.obj[o.next()%3].mem
-				ne.PutUint64(mem[o.next()*4%(len(mem)-7):], o.u64())
+				mem := z.obj[o.Byte()%3].mem
+				ne.PutUint64(mem[o.Byte()*4%(len(mem)-7):], o.U64())
 			case 1:
 				z.rewriteHeader(o)
 			case 2:
@@ -195,11 +169,11 @@ func FuzzValueHostile(f *testing.F) {
 					t.Fatalf("Load = %+v in phase %d, the slot holds %+v", got, z.seq()&3, want)
 				}
 			case 3:
-				z.loadMoving(o.next(), uint64(o.next()))
+				z.loadMoving(o.Byte(), uint64(o.Byte()))
 			case 4:
-				z.store(o.rec())
+				z.store(recOf(o))
 			case 5:
-				z.update(o.next())
+				z.update(o.Byte())
 			case 6:
 				z.word64(o)
 			case 7:
@@ -207,12 +181,12 @@ func FuzzValueHostile(f *testing.F) {
 			case 8:
 				z.open()
 			case 9:
-				z.openOther(o.next())
+				z.openOther(o.Byte())
 			case 10:
 				// The peer writes the sequence: a phase no writer leaves,
 				// a dead writer's phase, or a wrapped count.
 				seqs := [...]uint64{0, 1, 2, 3, 4, ^uint64(0), ^uint64(0) - 1, 1<<63 | 2}
-				atomic.StoreUint64((*uint64)(unsafe.Pointer(&z.obj[0].mem[value.OffSeq])), seqs[o.next()%len(seqs)])
+				atomic.StoreUint64((*uint64)(unsafe.Pointer(&z.obj[0].mem[value.OffSeq])), seqs[o.Byte()%len(seqs)])
 			case 11:
 				z.updatePanics()
 			}
@@ -223,25 +197,25 @@ func FuzzValueHostile(f *testing.F) {
 // rewriteHeader is the peer rewriting one field of an object's header with
 // a valid checksum, restoring the header the object was created with, or
 // copying another object's header.
-func (z *valueFuzz) rewriteHeader(o *ops) {
-	ob := &z.obj[o.next()%3]
+func (z *valueFuzz) rewriteHeader(o *testutil.FuzzInput) {
+	ob := &z.obj[o.Byte()%3]
 	h, _ := typelayout.Read(ob.mem)
-	switch o.next() % 7 {
+	switch o.Byte() % 7 {
 	case 0:
-		h.Form = uint32(o.next() % 8)
+		h.Form = uint32(o.Byte() % 8)
 	case 1:
-		h.Align = [...]uint32{0, 1, 2, 3, 4, 8, 16, 1 << 31}[o.next()%8]
+		h.Align = [...]uint32{0, 1, 2, 3, 4, 8, 16, 1 << 31}[o.Byte()%8]
 	case 2:
-		h.Size = pick(o, 0, 4, 8, 32, 33, 1<<63, ^uint64(0)-7)
+		h.Size = o.Pick(0, 4, 8, 32, 33, 1<<63, ^uint64(0)-7)
 	case 3:
-		h.Count = pick(o, 0, 1, 2, ^uint64(0), 1<<63)
+		h.Count = o.Pick(0, 1, 2, ^uint64(0), 1<<63)
 	case 4:
-		h.Fingerprint = pick(o, z.obj[0].l.Fingerprint, z.obj[1].l.Fingerprint, layoutOf[[4]int64](z.t).Fingerprint)
+		h.Fingerprint = o.Pick(z.obj[0].l.Fingerprint, z.obj[1].l.Fingerprint, layoutOf[[4]int64](z.t).Fingerprint)
 	case 5:
 		copy(ob.mem, ob.header[:])
 		return
 	case 6:
-		copy(ob.mem, z.obj[o.next()%3].header[:])
+		copy(ob.mem, z.obj[o.Byte()%3].header[:])
 		return
 	}
 	typelayout.Put(ob.mem, h)
@@ -338,16 +312,16 @@ func (z *valueFuzz) updatePanics() {
 }
 
 // word64 drives the one-word Value "w".
-func (z *valueFuzz) word64(o *ops) {
+func (z *valueFuzz) word64(o *testutil.FuzzInput) {
 	old := atomic.LoadInt64(z.word(1))
-	switch o.next() % 3 {
+	switch o.Byte() % 3 {
 	case 0:
 		if got := z.w.Load(); got != old {
 			z.t.Fatalf("Value[int64].Load = %d, the word holds %d", got, old)
 		}
 	case 1:
 		z.letGo(1)
-		x := int64(o.u64())
+		x := int64(o.U64())
 		z.w.Store(x)
 		if got := atomic.LoadInt64(z.word(1)); got != x || z.w.Load() != x {
 			z.t.Fatalf("Value[int64].Store(%d) left %d", x, got)
@@ -355,7 +329,7 @@ func (z *valueFuzz) word64(o *ops) {
 		z.checkUnlocked("Value[int64].Store", 1)
 	case 2:
 		z.letGo(1)
-		d := int64(o.next())
+		d := int64(o.Byte())
 		var seen int64
 		z.w.Update(func(p *int64) { seen = *p; *p += d })
 		if got := atomic.LoadInt64(z.word(1)); seen != old || got != old+d {
@@ -367,11 +341,11 @@ func (z *valueFuzz) word64(o *ops) {
 
 // int64Op drives the Int64 "i": each operation is one atomic instruction
 // on the word, whatever the rest of the object holds.
-func (z *valueFuzz) int64Op(o *ops) {
+func (z *valueFuzz) int64Op(o *testutil.FuzzInput) {
 	p := z.word(2)
 	old := atomic.LoadInt64(p)
-	op := o.next() % 7
-	x := int64(o.u64())
+	op := o.Byte() % 7
+	x := int64(o.U64())
 	var got, want, after int64
 	switch op {
 	case 0:

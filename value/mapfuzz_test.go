@@ -8,24 +8,11 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/lock"
 	"github.com/shmkit/shmkit/shm"
 	"github.com/shmkit/shmkit/value"
 )
-
-// ops reads fuzz input as a stream of small numbers.
-type ops struct{ b []byte }
-
-func (o *ops) next() int {
-	if len(o.b) == 0 {
-		return 0
-	}
-	v := int(o.b[0])
-	o.b = o.b[1:]
-	return v
-}
-
-func (o *ops) more() bool { return len(o.b) > 0 }
 
 // FuzzMap drives a BytesMap with random sequences of every operation and
 // checks each result against a Go map, and the table's invariants every
@@ -53,12 +40,12 @@ func FuzzMap(f *testing.F) {
 			}
 			return n
 		}
-		o := &ops{in}
-		for i := 0; o.more(); i++ {
-			key := strconv.Itoa(o.next() % 10)
-			switch op := o.next(); op % 8 {
+		o := testutil.NewFuzzInput(in)
+		for i := 0; o.More(); i++ {
+			key := strconv.Itoa(o.Byte() % 10)
+			switch op := o.Byte(); op % 8 {
 			case 0, 1: // Put, or Update storing
-				val := pattern(i, o.next()*3%(limit+20))
+				val := pattern(i, o.Byte()*3%(limit+20))
 				old, had := model[key]
 				after := used() + len(key) + len(val)
 				if had {
@@ -111,7 +98,7 @@ func FuzzMap(f *testing.F) {
 					t.Fatalf("op %d: Range saw %d entries, %v", i, n, err)
 				}
 			case 6:
-				if o.next() > 240 {
+				if o.Byte() > 240 {
 					m.Clear()
 					clear(model)
 				}
@@ -155,22 +142,22 @@ func FuzzMapHostile(f *testing.F) {
 				t.Fatalf("unexpected error %v", err)
 			}
 		}
-		o := &ops{in}
-		for o.more() {
-			key := []byte(strconv.Itoa(o.next() % 6))
-			switch o.next() % 8 {
+		o := testutil.NewFuzzInput(in)
+		for o.More() {
+			key := []byte(strconv.Itoa(o.Byte() % 6))
+			switch o.Byte() % 8 {
 			case 0: // the peer scribbles 8 bytes anywhere but on the lock
 				// 8 bytes at pos in [0, lockFrom-8] or [lockTo, len-8].
 				below := lockFrom - 8 + 1
-				pos := (o.next()<<8 | o.next()) * 4 % (below + len(mem) - 8 - lockTo + 1)
+				pos := (o.Byte()<<8 | o.Byte()) * 4 % (below + len(mem) - 8 - lockTo + 1)
 				if pos >= below {
 					pos += lockTo - below
 				}
 				for i := range 8 {
-					mem[pos+i] = byte(o.next())
+					mem[pos+i] = byte(o.Byte())
 				}
 			case 1:
-				ok(m.Put(key, bytes.Repeat([]byte{'v'}, o.next())))
+				ok(m.Put(key, bytes.Repeat([]byte{'v'}, o.Byte())))
 			case 2:
 				_, _, err := m.Get(key, nil)
 				ok(err)
@@ -189,7 +176,7 @@ func FuzzMapHostile(f *testing.F) {
 					t.Fatalf("OpenBytesMap = %v", err)
 				}
 			case 7:
-				if o.next() > 200 {
+				if o.Byte() > 200 {
 					ok(m.Clear())
 				}
 			}
