@@ -8,3 +8,7 @@ const (
 	OffCondSeq     = condSeq
 	OffCondWaiters = condWaiters
 )
+
+// OffRWWaiting is the offset of an RWMutex's count of readers waiting for
+// the writer.
+const OffRWWaiting = rwWaiting
