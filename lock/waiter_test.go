@@ -198,3 +198,38 @@ func TestWaiterKilled(t *testing.T) {
 		}
 	})
 }
+
+// TestCondSignallerKilled: a process killed inside Signal, between its
+// add to the sequence and its wake syscall, leaves exactly this: the
+// sequence advanced and no wake. The test makes that state directly, the
+// one deterministic way to stop a process between two instructions; the
+// waiter must notice at its next bounded wake (robust.CheckPeriod).
+func TestCondSignallerKilled(t *testing.T) {
+	seg := newSeg(t)
+	m, err := lock.NewMutex(seg, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cv, err := lock.NewCond(seg, "c", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := word32(t, seg, "c", shm.KindCond, lock.OffCondSeq)
+	waiters := word32(t, seg, "c", shm.KindCond, lock.OffCondWaiters)
+	got := make(chan error, 1)
+	m.Lock()
+	go func() {
+		got <- cv.Wait(context.Background())
+		m.Unlock()
+	}()
+	testutil.WaitFor(t, testutil.Timeout, "the goroutine to wait", func() bool { return atomic.LoadUint32(waiters) == 1 })
+	atomic.AddUint32(seq, 1) // what a Signal killed before its wake leaves
+	within(t, "Cond.Wait after a signaller died before its wake", func() {
+		if err := <-got; err != nil {
+			t.Errorf("Wait = %v, want nil", err)
+		}
+	})
+	if w := atomic.LoadUint32(waiters); w != 0 {
+		t.Fatalf("Cond waiters = %d after the waiter left, want 0", w)
+	}
+}
