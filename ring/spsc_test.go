@@ -469,6 +469,15 @@ var childRole = spawn.Register("TestSPSCRoles", func(ctx context.Context, c *spa
 				return err
 			}
 		}
+		if len(c.Args()) > 2 && c.Args()[2] == "reserve" {
+			// Die (when the test kills us) in the middle of a record:
+			// reserved and half written, never committed.
+			buf, err := r.Reserve(ctx, 100)
+			if err != nil {
+				return err
+			}
+			copy(buf, "torn record")
+		}
 	case "recv":
 		if _, err := r.Recv(ctx, nil); err != nil {
 			return err
@@ -492,7 +501,7 @@ func TestSPSCRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFlags(t, seg)
-	producer := start(t, childRole, seg, "send", "3")
+	producer := start(t, childRole, seg, "send", "3", "reserve")
 	testutil.WaitFor(t, testutil.Timeout, "the producer to send", func() bool { return atomic.LoadUint32(&f.a) == 1 })
 
 	// A second live producer is refused.
@@ -504,8 +513,9 @@ func TestSPSCRoles(t *testing.T) {
 		t.Fatalf("Send from the parent while the child produces = %v, want ErrBusy", err)
 	}
 
-	// The producer dies: its messages are still received, then the wait
-	// for more reports the death.
+	// The producer dies in the middle of a fourth record: the three it
+	// committed are still received, then the wait for more reports the
+	// death; the torn record never appears.
 	producer.Kill()
 	producer.Wait()
 	for i := 0; i < 3; i++ {
