@@ -62,3 +62,37 @@ func TestReadmeExample(t *testing.T) {
 		t.Fatalf("README.md's example differs from docs/examples/quickstart/main.go (from \"package main\" on); copy it over")
 	}
 }
+
+// TestTestReferences checks that every link of the form [`TestName`](file)
+// or [`TestName/subtest`](file) in docs/*.md points at a file that defines
+// that test (and names that subtest), so that the Guarantees table cannot
+// cite a test that was renamed or removed.
+func TestTestReferences(t *testing.T) {
+	files, _ := filepath.Glob("*.md")
+	ref := regexp.MustCompile("\\[`((?:Test|Fuzz|Benchmark)[A-Za-z0-9_]+)(?:/([^`]+))?`\\]\\(([^)#\\s]+)\\)")
+	checked := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ref.FindAllStringSubmatch(string(b), -1) {
+			name, sub, target := m[1], m[2], m[3]
+			src, err := os.ReadFile(filepath.Join(filepath.Dir(f), target))
+			if err != nil {
+				t.Errorf("%s: %s cites %s: %v", f, name, target, err)
+				continue
+			}
+			if !strings.Contains(string(src), "func "+name+"(") {
+				t.Errorf("%s: %s does not define %s", f, target, name)
+			}
+			if sub != "" && !strings.Contains(string(src), `"`+sub+`"`) && !strings.Contains(string(src), `"`+strings.ReplaceAll(sub, "_", " ")+`"`) {
+				t.Errorf("%s: %s has no subtest %q of %s", f, target, sub, name)
+			}
+			checked++
+		}
+	}
+	if checked < 50 {
+		t.Fatalf("%d test references found, want the Guarantees table's (at least 50): the pattern is broken", checked)
+	}
+}
