@@ -17,13 +17,20 @@ import (
 )
 
 // tinyWait is the deadline of the contexts that let a blocking call reach
-// its futex wait before it gives up.
-const tinyWait = 200 * time.Microsecond
+// its futex wait before it gives up; tinyWaits is how many one run may
+// use, since each costs a tick of the timer (up to a millisecond), and
+// inputs that repeat one byte would otherwise take seconds.
+const (
+	tinyWait  = 200 * time.Microsecond
+	tinyWaits = 8
+)
 
 // fuzzCtx returns the context for a blocking operation: an ended one, or,
-// when op is 0x80 to 0x8f, one that ends after tinyWait.
-func fuzzCtx(op int) (context.Context, context.CancelFunc) {
-	if op&0xf0 == 0x80 {
+// when op is 0x80 to 0x8f and *left is not 0, one that ends after
+// tinyWait (and then *left goes down by one).
+func fuzzCtx(op int, left *int) (context.Context, context.CancelFunc) {
+	if op&0xf0 == 0x80 && *left > 0 {
+		*left--
 		return context.WithTimeout(context.Background(), tinyWait)
 	}
 	return testutil.Cancelled, func() {}
@@ -77,6 +84,7 @@ type eventFuzz struct {
 	e          *event.Event
 	b          *event.Barrier
 	eMem, bMem []byte
+	tiny       int // tiny-deadline contexts left (fuzzCtx)
 }
 
 func (z *eventFuzz) state() uint32     { return atomic.LoadUint32(z.u32(z.eMem, event.OffEvState)) }
@@ -119,7 +127,7 @@ func FuzzEventHostile(f *testing.F) {
 		}
 		defer seg.Close()
 		o := testutil.NewFuzzInput(in)
-		z := &eventFuzz{t: t, seg: seg}
+		z := &eventFuzz{t: t, seg: seg, tiny: tinyWaits}
 		if z.e, err = event.New(seg, "e"); err != nil {
 			t.Fatal(err)
 		}
@@ -200,7 +208,7 @@ func (z *eventFuzz) set() {
 }
 
 func (z *eventFuzz) wait(op int) {
-	ctx, cancel := fuzzCtx(op)
+	ctx, cancel := fuzzCtx(op, &z.tiny)
 	defer cancel()
 	v, w := z.state(), z.evWaiters()
 	err := z.e.Wait(ctx)
@@ -213,7 +221,7 @@ func (z *eventFuzz) wait(op int) {
 }
 
 func (z *eventFuzz) barrierWait(op int) {
-	ctx, cancel := fuzzCtx(op)
+	ctx, cancel := fuzzCtx(op, &z.tiny)
 	defer cancel()
 	v, w := z.barState(), z.barWaiters()
 	broken, n, parties := z.b.Broken(), z.b.Waiting(), z.b.Parties()

@@ -20,13 +20,20 @@ import (
 )
 
 // tinyWait is the deadline of the contexts that let a blocking call reach
-// its futex wait before it gives up.
-const tinyWait = 200 * time.Microsecond
+// its futex wait before it gives up; tinyWaits is how many one run may
+// use, since each costs a tick of the timer (up to a millisecond), and
+// inputs that repeat one byte would otherwise take seconds.
+const (
+	tinyWait  = 200 * time.Microsecond
+	tinyWaits = 8
+)
 
 // fuzzCtx returns the context for a blocking operation: an ended one, or,
-// when op is 0x80 to 0x8f, one that ends after tinyWait.
-func fuzzCtx(op int) (context.Context, context.CancelFunc) {
-	if op&0xf0 == 0x80 {
+// when op is 0x80 to 0x8f and *left is not 0, one that ends after
+// tinyWait (and then *left goes down by one).
+func fuzzCtx(op int, left *int) (context.Context, context.CancelFunc) {
+	if op&0xf0 == 0x80 && *left > 0 {
+		*left--
 		return context.WithTimeout(context.Background(), tinyWait)
 	}
 	return testutil.Cancelled, func() {}
@@ -143,6 +150,7 @@ type lockFuzz struct {
 	mMem, rwMem, cMem   []byte
 	mWord, writer       *uint64
 	state, seq, waiters *uint32
+	tiny                int // tiny-deadline contexts left (fuzzCtx)
 }
 
 // FuzzLockHostile drives a Mutex, an RWMutex and a Cond with the operations
@@ -182,7 +190,7 @@ func FuzzLockHostile(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer seg.Close()
-		z := &lockFuzz{t: t, seg: seg}
+		z := &lockFuzz{t: t, seg: seg, tiny: tinyWaits}
 		if z.m, err = lock.NewMutex(seg, "m"); err != nil {
 			t.Fatal(err)
 		}
@@ -253,7 +261,7 @@ func (z *lockFuzz) tryLock() {
 }
 
 func (z *lockFuzz) lockContext(op int) {
-	ctx, cancel := fuzzCtx(op)
+	ctx, cancel := fuzzCtx(op, &z.tiny)
 	defer cancel()
 	v := atomic.LoadUint64(z.mWord)
 	err := z.m.LockContext(ctx)
@@ -304,7 +312,7 @@ func (z *lockFuzz) checkPanic(what string, v uint64, want, msg string, panicked 
 }
 
 func (z *lockFuzz) wait(op int) {
-	ctx, cancel := fuzzCtx(op)
+	ctx, cancel := fuzzCtx(op, &z.tiny)
 	defer cancel()
 	v := atomic.LoadUint64(z.mWord)
 	seq, waiters := atomic.LoadUint32(z.seq), atomic.LoadUint32(z.waiters)
@@ -367,7 +375,7 @@ func (z *lockFuzz) checkHolds(what string, before table, added bool) {
 }
 
 func (z *lockFuzz) rlockContext(op int) {
-	ctx, cancel := fuzzCtx(op)
+	ctx, cancel := fuzzCtx(op, &z.tiny)
 	defer cancel()
 	w, st, tb := atomic.LoadUint64(z.writer), atomic.LoadUint32(z.state), z.readers()
 	dead := 0
@@ -427,7 +435,7 @@ func (z *lockFuzz) rwTryLock() {
 }
 
 func (z *lockFuzz) rwLockContext(op int) {
-	ctx, cancel := fuzzCtx(op)
+	ctx, cancel := fuzzCtx(op, &z.tiny)
 	defer cancel()
 	w, st, tb := atomic.LoadUint64(z.writer), atomic.LoadUint32(z.state), z.readers()
 	err := z.rw.LockContext(ctx)

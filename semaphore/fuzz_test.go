@@ -17,13 +17,20 @@ import (
 )
 
 // tinyWait is the deadline of the contexts that let a blocking call reach
-// its futex wait before it gives up.
-const tinyWait = 200 * time.Microsecond
+// its futex wait before it gives up; tinyWaits is how many one run may
+// use, since each costs a tick of the timer (up to a millisecond), and
+// inputs that repeat one byte would otherwise take seconds.
+const (
+	tinyWait  = 200 * time.Microsecond
+	tinyWaits = 8
+)
 
 // fuzzCtx returns the context for a blocking operation: an ended one, or,
-// when op is 0x80 to 0x8f, one that ends after tinyWait.
-func fuzzCtx(op int) (context.Context, context.CancelFunc) {
-	if op&0xf0 == 0x80 {
+// when op is 0x80 to 0x8f and *left is not 0, one that ends after
+// tinyWait (and then *left goes down by one).
+func fuzzCtx(op int, left *int) (context.Context, context.CancelFunc) {
+	if op&0xf0 == 0x80 && *left > 0 {
+		*left--
 		return context.WithTimeout(context.Background(), tinyWait)
 	}
 	return testutil.Cancelled, func() {}
@@ -102,6 +109,7 @@ type semFuzz struct {
 	bounded [2]bool
 	initial [2]uint32
 	mem     [2][]byte
+	tiny    int // tiny-deadline contexts left (fuzzCtx)
 }
 
 func (z *semFuzz) word(i, off int) *uint32 { return (*uint32)(unsafe.Pointer(&z.mem[i][off])) }
@@ -148,7 +156,7 @@ func FuzzSemaphoreHostile(f *testing.F) {
 		}
 		defer seg.Close()
 		o := testutil.NewFuzzInput(in)
-		z := &semFuzz{t: t, seg: seg, names: [2]string{"s", "b"}}
+		z := &semFuzz{t: t, seg: seg, names: [2]string{"s", "b"}, tiny: tinyWaits}
 		for i, bounded := range []bool{false, true} {
 			z.initial[i], z.bounded[i] = uint32(o.Byte()%4), bounded
 			if bounded {
@@ -233,7 +241,7 @@ func (z *semFuzz) tryAcquire(i int) {
 }
 
 func (z *semFuzz) acquire(i, op int) {
-	ctx, cancel := fuzzCtx(op)
+	ctx, cancel := fuzzCtx(op, &z.tiny)
 	defer cancel()
 	v, tb, ov := z.value(i), z.units(i), z.overflow(i)
 	err := z.h[i].Acquire(ctx)
