@@ -22,7 +22,7 @@ import (
 // inputs that repeat one byte would otherwise take seconds.
 const (
 	tinyWait  = 200 * time.Microsecond
-	tinyWaits = 8
+	tinyWaits = 2
 )
 
 // fuzzCtx returns the context for a blocking operation: an ended one, or,
