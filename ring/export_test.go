@@ -10,3 +10,7 @@ func SetClaimHook(q *Queue, f func(writing bool)) { q.claimHook = f }
 
 // QueueHeaderSize is the size of a Queue's header: slot 0 starts here.
 const QueueHeaderSize = queueHeaderSize
+
+// SetRecordHook makes q call f between claiming a slot and storing the
+// claim record (the claimer's start time) that death checks read.
+func SetRecordHook(q *Queue, f func(writing bool)) { q.recordHook = f }

@@ -54,7 +54,7 @@ type queueHeader struct {
 // slotHeader documents the header of each slot; the message follows it.
 type slotHeader struct {
 	State  uint64 // pos (low 32 bits) << 32 | state << 30 | pid
-	Detail uint64 // claimer's start time (low 32 bits) << 32 | pos (low 32 bits)
+	Detail uint64 // claimer's start time (low 32 bits) << 32 | pos (low 32 bits; a reader's with bit 31 flipped)
 	Len    uint32 // message length, or voidLen
 	_      uint32
 }
@@ -80,6 +80,10 @@ const (
 	offSlotDetail = 8
 	offSlotLen    = 16
 	slotHeaderLen = 24
+
+	// readerMark is XORed into the position of a reader's claim record, so
+	// that it never equals the writer's record of the same position.
+	readerMark = 1 << 31
 
 	// voidLen marks a slot whose producer found the queue closed after
 	// claiming it: consumers skip it.
@@ -132,8 +136,10 @@ type Queue struct {
 	detailSelf uint64 // proc.Self().Start() << 32
 
 	// claimHook, when set (tests), runs after a slot is claimed and before
-	// its message is written or read.
-	claimHook func(writing bool)
+	// its message is written or read; recordHook runs between the claim and
+	// the store of the claim record.
+	claimHook  func(writing bool)
+	recordHook func(writing bool)
 }
 
 // NewQueue creates a Queue called name in seg.
@@ -320,6 +326,9 @@ func (q *Queue) send(ctx context.Context, msg []byte, try bool) (bool, error) {
 				continue
 			}
 			atomic.CompareAndSwapUint64(q.enqPos, p, p+1)
+			if q.recordHook != nil {
+				q.recordHook(true)
+			}
 			*layout.U64(s, offSlotDetail) = q.detailSelf | uint64(uint32(p)) // 5: read only by death checks
 			if q.claimHook != nil {
 				q.claimHook(true)
@@ -422,7 +431,13 @@ func (q *Queue) recv(ctx context.Context, dst []byte, try bool) ([]byte, bool, e
 				continue
 			}
 			atomic.CompareAndSwapUint64(q.deqPos, c, c+1)
-			*layout.U64(s, offSlotDetail) = q.detailSelf | uint64(uint32(c))
+			if q.recordHook != nil {
+				q.recordHook(false)
+			}
+			// The reader's record flips the position's top bit: until it is
+			// stored, the slot still holds its writer's record for the same
+			// position, which must not be taken for the reader's.
+			*layout.U64(s, offSlotDetail) = q.detailSelf | uint64(uint32(c)^readerMark)
 			if q.claimHook != nil {
 				q.claimHook(false)
 			}
@@ -517,12 +532,18 @@ func (q *Queue) recover(pos uint64, w uint64) {
 	s := q.slot(pos)
 	detail := atomic.LoadUint64(layout.U64(s, offSlotDetail))
 	pid := slotPid(w)
+	want := uint32(stuck)
+	if st == slotReading {
+		want ^= readerMark
+	}
 	var alive bool
-	if uint32(detail) == uint32(stuck) {
+	if uint32(detail) == want {
 		alive = proc.Alive(proc.Make(pid, detail>>32))
 	} else {
-		// The claimer died (or is about to write) before recording its
-		// start time: only its pid is known.
+		// The claimer died (or is about to store its record) before
+		// recording its start time: only its pid is known. What the slot
+		// holds then is the previous claimer's record — for a reader, the
+		// writer's of the same position, told apart by readerMark.
 		alive = proc.PidAlive(pid)
 	}
 	if alive {

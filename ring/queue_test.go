@@ -332,7 +332,8 @@ func TestQueueCloseRace(t *testing.T) {
 // ---- SIGKILL between claim and publish ----
 
 // childQCrash sends (or receives) args[1] messages normally, then claims one
-// more slot and stops there, raising flag a, until it is killed.
+// more slot and stops there, raising flag a, until it is killed; with
+// args[2] "before-record" it stops before storing its claim record.
 var childQCrash = spawn.Register("TestQueueCrash", func(ctx context.Context, c *spawn.Child) error {
 	seg := c.Segments()[0]
 	q, err := ring.OpenQueue(seg, "q")
@@ -354,10 +355,15 @@ var childQCrash = spawn.Register("TestQueueCrash", func(ctx context.Context, c *
 			return err
 		}
 	}
-	ring.SetClaimHook(q, func(bool) {
+	stop := func(bool) {
 		atomic.StoreUint32(&f.a, 1)
 		<-ctx.Done() // killed here, holding the slot
-	})
+	}
+	if len(c.Args()) > 2 && c.Args()[2] == "before-record" {
+		ring.SetRecordHook(q, stop)
+	} else {
+		ring.SetClaimHook(q, stop)
+	}
 	if c.Args()[0] == "producer" {
 		q.Send(ctx, []byte("never"))
 	} else {
@@ -508,5 +514,63 @@ func TestQueueCorrupt(t *testing.T) {
 			t.Errorf("OpenQueue with word %d = %d: %v, want ErrCorrupt naming %s", tc.off, tc.val, err, tc.want)
 		}
 		binary.NativeEndian.PutUint32(mem[tc.off:], saved)
+	}
+}
+
+// TestQueueLiveReaderNotTakenForDead: a consumer that has claimed a slot
+// but not yet stored its claim record leaves the slot holding the record
+// of the producer that wrote the same position. A producer lapping round to
+// the slot must not read that record as the consumer's (whose start time
+// would then not match, making a live consumer look dead): the slot stays
+// the consumer's, nothing is counted lost. Once the consumer really dies,
+// the slot is recovered and counted.
+func TestQueueLiveReaderNotTakenForDead(t *testing.T) {
+	seg := newSeg(t, 1<<20)
+	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 2, SlotSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFlags(t, seg)
+	ctx := context.Background()
+	for i := 0; i < 2; i++ { // fill the queue
+		if err := q.Send(ctx, []byte(fmt.Sprintf("m%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Start times count clock ticks, and the consumer may start within the
+	// tick this process started in: make slot 0's record that of a producer
+	// that started at another time, as a long-running one would leave it.
+	mem, err := seg.Lookup("q", shm.KindQueue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := (*uint64)(unsafe.Pointer(&mem[ring.QueueHeaderSize+8]))
+	atomic.StoreUint64(record, atomic.LoadUint64(record)^0x5A5A<<32)
+	p := start(t, childQCrash, seg, "consumer", "0", "before-record")
+	testutil.WaitFor(t, testutil.Timeout, "the consumer to claim slot 0", func() bool { return atomic.LoadUint32(&f.a) == 1 })
+
+	// Full: this Send waits for slot 0 and, every 25 ms of sleep, checks
+	// its claimer. The claimer is alive, so the Send must time out.
+	tctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := q.Send(tctx, []byte("m2")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Send while a live consumer holds the slot = %v, want DeadlineExceeded", err)
+	}
+	if n := q.Lost(); n != 0 {
+		t.Fatalf("Lost = %d while the consumer lives, want 0: a live reader was taken for dead", n)
+	}
+
+	p.Kill()
+	p.Wait()
+	if err := q.Send(ctx, []byte("m2")); err != nil {
+		t.Fatalf("Send after the consumer died = %v, want the slot recovered", err)
+	}
+	if n := q.Lost(); n != 1 {
+		t.Fatalf("Lost = %d after the consumer died holding m0, want 1", n)
+	}
+	for _, want := range []string{"m1", "m2"} {
+		if m, err := q.Recv(ctx, nil); err != nil || string(m) != want {
+			t.Fatalf("Recv = %q, %v; want %q", m, err, want)
+		}
 	}
 }
