@@ -464,10 +464,11 @@ func (b *Barrier) Abort() {
 // arrivals and clears the broken state. Goroutines waiting on it when Reset
 // is called, and those that were waiting when it broke, return ErrBroken.
 //
-// Reset also ends the watch on processes that last arrived before the round
-// it ends: call it before a new set of processes uses a barrier whose
-// previous parties have exited, so that their exits are not taken for
-// deaths (or have each of them call Leave).
+// Reset also forgets every party, until it waits again: call it before a
+// new set of processes uses a barrier whose previous parties have exited,
+// so that their exits are not taken for deaths (or have each of them call
+// Leave). A party killed between Reset and its next Wait is then not
+// detected.
 func (b *Barrier) Reset() {
 	for {
 		v := atomic.LoadUint64(b.state)

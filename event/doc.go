@@ -105,9 +105,9 @@
 //   - not detected: a process that dies before its first Wait (it is not
 //     yet known as a party); a party that died two or more rounds before the
 //     current one (possible only when more goroutines than parties use the
-//     barrier, or after Reset: Reset ends the watch on processes that did
-//     not arrive in the round it ends, until their next Wait); a party
-//     beyond the 64 processes the table holds; a process that provides
+//     barrier); a party that has not waited since the last Reset (Reset
+//     forgets every party until its next Wait); a party beyond the 64
+//     processes the table holds; a process that provides
 //     several parties (goroutines) and dies after some of them arrived in
 //     the current round: its slot, shared by its goroutines, says it
 //     arrived, so that round waits for the others until their contexts end.
