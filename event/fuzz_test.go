@@ -113,11 +113,8 @@ func FuzzEventHostile(f *testing.F) {
 	}
 	f.Add(append(all, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 7, 7))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		seg, err := shm.CreateAnon(1 << 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
+		seg := testutil.Segment(t, 1<<16)
+		var err error
 		o := testutil.NewFuzzInput(in)
 		z := &eventFuzz{t: t, seg: seg}
 		if z.e, err = event.New(seg, "e"); err != nil {

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/lock"
@@ -30,11 +29,7 @@ type slot struct {
 }
 
 func newSlot(tb testing.TB, seg *shm.Segment) *slot {
-	b, err := shm.NewBytes(seg, "slot", 64)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return (*slot)(unsafe.Pointer(&b[0]))
+	return testutil.Overlay[slot](tb, seg, "slot")
 }
 
 type condSet struct {
@@ -56,11 +51,11 @@ func openCondSet(seg *shm.Segment) (*condSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := shm.OpenBytes(seg, "slot")
+	s, err := testutil.OpenOverlay[slot](seg, "slot")
 	if err != nil {
 		return nil, err
 	}
-	return &condSet{m: m, notFull: nf, notEmpty: ne, s: (*slot)(unsafe.Pointer(&b[0]))}, nil
+	return &condSet{m: m, notFull: nf, notEmpty: ne, s: s}, nil
 }
 
 // condConsumer takes args[0] items from the mailbox, checking their order.
@@ -94,7 +89,7 @@ var condConsumer = spawn.Register("TestCondProducerConsumer.consumer", func(ctx 
 })
 
 func TestCondProducerConsumer(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := lock.NewMutex(seg, "m")
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +104,7 @@ func TestCondProducerConsumer(t *testing.T) {
 	}
 	s := newSlot(t, seg)
 	n := testutil.Size(10_000, 10)
-	consumer := start(t, condConsumer, seg, strconv.Itoa(n))
+	consumer := testutil.Start(t, condConsumer, seg, strconv.Itoa(n))
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.Timeout)
 	defer cancel()
 	for i := 1; i <= n; i++ {
@@ -125,7 +120,7 @@ func TestCondProducerConsumer(t *testing.T) {
 		notEmpty.Signal()
 		m.Unlock()
 	}
-	waitAll(t, consumer)
+	testutil.WaitAll(t, consumer)
 	if want := int64(n) * int64(n+1) / 2; s.count != int64(n) || s.sum != want {
 		t.Fatalf("consumer took %d items summing to %d, want %d summing to %d", s.count, s.sum, n, want)
 	}
@@ -163,7 +158,7 @@ var condWaiter = spawn.Register("TestCondBroadcast.waiter", func(ctx context.Con
 })
 
 func TestCondBroadcast(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := lock.NewMutex(seg, "m")
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +174,7 @@ func TestCondBroadcast(t *testing.T) {
 	const procs = 3
 	var ps []*spawn.Process
 	for i := 0; i < procs; i++ {
-		ps = append(ps, start(t, condWaiter, seg))
+		ps = append(ps, testutil.Start(t, condWaiter, seg))
 	}
 	// A waiter counts itself under the Mutex and releases the Mutex only
 	// inside Wait, after registering: ready == 2*procs under the Mutex means
@@ -193,7 +188,7 @@ func TestCondBroadcast(t *testing.T) {
 	s.flag = 1
 	c.Broadcast()
 	m.Unlock()
-	waitAll(t, ps...)
+	testutil.WaitAll(t, ps...)
 	if s.count != 2*procs {
 		t.Fatalf("%d waiters woke, want %d", s.count, 2*procs)
 	}
@@ -214,7 +209,7 @@ var condHolder = spawn.Register("TestCondOwnerDead.holder", func(ctx context.Con
 })
 
 func TestCondOwnerDead(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := lock.NewMutex(seg, "m")
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +223,7 @@ func TestCondOwnerDead(t *testing.T) {
 	}
 	s := newSlot(t, seg)
 	m.Lock()
-	holder := start(t, condHolder, seg)
+	holder := testutil.Start(t, condHolder, seg)
 	res := make(chan error, 1)
 	go func() {
 		// The holder takes the Mutex after Wait released it, wakes us,
@@ -249,7 +244,7 @@ func TestCondOwnerDead(t *testing.T) {
 }
 
 func TestCondContext(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := lock.NewMutex(seg, "m")
 	if err != nil {
 		t.Fatal(err)
@@ -295,7 +290,7 @@ func TestCondContext(t *testing.T) {
 }
 
 func TestOpenCond(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := lock.NewMutex(seg, "m")
 	if err != nil {
 		t.Fatal(err)

@@ -177,11 +177,8 @@ func FuzzLockHostile(f *testing.F) {
 	}
 	f.Add(append(all, 2, 3, 4, 5, 6, 1, 7, 8, 9, 10, 11, 12, 13, 14))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		seg, err := shm.CreateAnon(1 << 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
+		seg := testutil.Segment(t, 1<<16)
+		var err error
 		z := &lockFuzz{t: t, seg: seg}
 		if z.m, err = lock.NewMutex(seg, "m"); err != nil {
 			t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/lock"
@@ -20,16 +19,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }
-
-// newSeg returns an anonymous segment closed at the end of the test.
-func newSeg(tb testing.TB) *shm.Segment {
-	seg, err := shm.CreateAnon(1 << 20)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { seg.Close() })
-	return seg
-}
 
 // shared is a block of plain words in a segment that tests use for counters
 // and flags.
@@ -41,37 +30,11 @@ type shared struct {
 }
 
 func newShared(tb testing.TB, seg *shm.Segment) *shared {
-	b, err := shm.NewBytes(seg, "shared", 64)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return (*shared)(unsafe.Pointer(&b[0]))
+	return testutil.Overlay[shared](tb, seg, "shared")
 }
 
 func openShared(seg *shm.Segment) (*shared, error) {
-	b, err := shm.OpenBytes(seg, "shared")
-	if err != nil {
-		return nil, err
-	}
-	return (*shared)(unsafe.Pointer(&b[0])), nil
-}
-
-func start(tb testing.TB, f *spawn.Func, seg *shm.Segment, args ...string) *spawn.Process {
-	tb.Helper()
-	p, err := f.Start(context.Background(), spawn.Options{Segments: []*shm.Segment{seg}, Args: args})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
-}
-
-func waitAll(tb testing.TB, ps ...*spawn.Process) {
-	tb.Helper()
-	for _, p := range ps {
-		if err := p.Wait(); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	return testutil.OpenOverlay[shared](seg, "shared")
 }
 
 // childCount adds 1 to the plain counter args[0] times under the Mutex.
@@ -101,7 +64,7 @@ var childCount = spawn.Register("TestMutexExclusion", func(ctx context.Context, 
 })
 
 func TestMutexExclusion(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	if _, err := lock.NewMutex(seg, "m"); err != nil {
 		t.Fatal(err)
 	}
@@ -110,9 +73,9 @@ func TestMutexExclusion(t *testing.T) {
 	n := testutil.Size(50_000, 10)
 	var ps []*spawn.Process
 	for i := 0; i < procs; i++ {
-		ps = append(ps, start(t, childCount, seg, strconv.Itoa(n), strconv.Itoa(procs)))
+		ps = append(ps, testutil.Start(t, childCount, seg, strconv.Itoa(n), strconv.Itoa(procs)))
 	}
-	waitAll(t, ps...)
+	testutil.WaitAll(t, ps...)
 	if sh.counter != int64(procs*n) {
 		t.Fatalf("counter = %d after %d processes × %d locked increments, want %d", sh.counter, procs, n, procs*n)
 	}
@@ -163,24 +126,24 @@ var childWaiter = spawn.Register("TestMutexOwnerDeath.waiter", func(ctx context.
 })
 
 func TestMutexOwnerDeath(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := lock.NewMutex(seg, "m")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sh := newShared(t, seg)
-	holder := start(t, childHold, seg)
+	holder := testutil.Start(t, childHold, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the holder to take the Mutex", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
 	if got := m.Holder(); got != holder.Pid() {
 		t.Fatalf("Holder = %d, want %d", got, holder.Pid())
 	}
-	waiter := start(t, childWaiter, seg)
+	waiter := testutil.Start(t, childWaiter, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the waiter to start waiting", func() bool { return atomic.LoadUint32(&sh.flag) == 2 })
 
 	holder.Kill()
 	holder.Wait()
 	died := time.Now()
-	waitAll(t, waiter)
+	testutil.WaitAll(t, waiter)
 	if r := atomic.LoadUint32(&sh.result); r != 1 {
 		t.Fatalf("waiter's LockContext result %d, want 1 (ErrOwnerDead)", r)
 	}
@@ -208,13 +171,13 @@ func TestMutexOwnerDeath(t *testing.T) {
 }
 
 func TestMutexLockSilentTakeover(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := lock.NewMutex(seg, "m")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sh := newShared(t, seg)
-	holder := start(t, childHold, seg)
+	holder := testutil.Start(t, childHold, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the holder to take the Mutex", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
 	holder.Kill()
 	holder.Wait()
@@ -226,7 +189,7 @@ func TestMutexLockSilentTakeover(t *testing.T) {
 }
 
 func TestMutexUnlockMisuse(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := lock.NewMutex(seg, "m")
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +197,7 @@ func TestMutexUnlockMisuse(t *testing.T) {
 	mustPanic(t, `lock: Mutex "m": unlock of unlocked mutex`, m.Unlock)
 
 	sh := newShared(t, seg)
-	holder := start(t, childHold, seg)
+	holder := testutil.Start(t, childHold, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the holder to take the Mutex", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
 	mustPanic(t, fmt.Sprintf("held by another process (pid %d)", holder.Pid()), m.Unlock)
 	if got := m.Holder(); got != holder.Pid() {
@@ -257,13 +220,13 @@ func mustPanic(t *testing.T, want string, fn func()) {
 }
 
 func TestMutexContext(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := lock.NewMutex(seg, "m")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sh := newShared(t, seg)
-	holder := start(t, childHold, seg)
+	holder := testutil.Start(t, childHold, seg)
 	defer func() { holder.Kill(); holder.Wait() }()
 	testutil.WaitFor(t, testutil.Timeout, "the holder to take the Mutex", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
 
@@ -290,7 +253,7 @@ func TestMutexContext(t *testing.T) {
 }
 
 func TestOpenMutex(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	if _, err := lock.NewMutex(seg, "m"); err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +283,7 @@ func TestOpenMutex(t *testing.T) {
 }
 
 func TestMutexAt(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	mem, err := shm.NewBytes(seg, "own", 64)
 	if err != nil {
 		t.Fatal(err)

@@ -37,11 +37,7 @@ type rwShared struct {
 }
 
 func newRWShared(tb testing.TB, seg *shm.Segment) *rwShared {
-	b, err := shm.NewBytes(seg, "rwshared", 128)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return (*rwShared)(unsafe.Pointer(&b[0]))
+	return testutil.Overlay[rwShared](tb, seg, "rwshared")
 }
 
 func openRW(seg *shm.Segment) (*lock.RWMutex, *rwShared, error) {
@@ -49,11 +45,11 @@ func openRW(seg *shm.Segment) (*lock.RWMutex, *rwShared, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := shm.OpenBytes(seg, "rwshared")
+	sh, err := testutil.OpenOverlay[rwShared](seg, "rwshared")
 	if err != nil {
 		return nil, nil, err
 	}
-	return rw, (*rwShared)(unsafe.Pointer(&b[0])), nil
+	return rw, sh, nil
 }
 
 // rwWriter makes args[0] locked double increments of a and b, checking that
@@ -122,7 +118,7 @@ var rwReader = spawn.Register("TestRWMutexExclusion.reader", func(ctx context.Co
 })
 
 func TestRWMutexExclusion(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	if _, err := lock.NewRWMutex(seg, "rw"); err != nil {
 		t.Fatal(err)
 	}
@@ -132,17 +128,17 @@ func TestRWMutexExclusion(t *testing.T) {
 	procs := strconv.Itoa(writers + readers)
 	var ws, rs []*spawn.Process
 	for i := 0; i < writers; i++ {
-		ws = append(ws, start(t, rwWriter, seg, strconv.Itoa(n), procs))
+		ws = append(ws, testutil.Start(t, rwWriter, seg, strconv.Itoa(n), procs))
 	}
 	for i := 0; i < readers; i++ {
-		rs = append(rs, start(t, rwReader, seg, procs))
+		rs = append(rs, testutil.Start(t, rwReader, seg, procs))
 	}
-	waitAll(t, ws...)
+	testutil.WaitAll(t, ws...)
 	// Let the readers run alone for a moment too, then stop them.
 	reads := atomic.LoadInt64(&sh.reads)
 	testutil.WaitFor(t, testutil.Timeout, "readers to read after the writers finished", func() bool { return atomic.LoadInt64(&sh.reads) > reads+100 })
 	atomic.StoreUint32(&sh.stop, 1)
-	waitAll(t, rs...)
+	testutil.WaitAll(t, rs...)
 	if sh.a != int64(writers*n) || sh.b != sh.a {
 		t.Fatalf("a, b = %d, %d after %d writers × %d locked increments, want %d", sh.a, sh.b, writers, n, writers*n)
 	}
@@ -171,13 +167,13 @@ var rwHoldRead = spawn.Register("TestRWMutexDeadReader.holder", func(ctx context
 })
 
 func TestRWMutexDeadReader(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	rw, err := lock.NewRWMutex(seg, "rw")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sh := newRWShared(t, seg)
-	holder := start(t, rwHoldRead, seg, "3")
+	holder := testutil.Start(t, rwHoldRead, seg, "3")
 	testutil.WaitFor(t, testutil.Timeout, "the reader to read-lock", func() bool { return atomic.LoadUint32(&sh.started) == 1 })
 	if rw.TryLock() {
 		t.Fatal("TryLock succeeded while a reader holds the lock")
@@ -255,20 +251,20 @@ var rwDirtyReader = spawn.Register("TestRWMutexDeadWriter.reader", func(ctx cont
 })
 
 func TestRWMutexDeadWriter(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	rw, err := lock.NewRWMutex(seg, "rw")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sh := newRWShared(t, seg)
-	holder := start(t, rwHoldWrite, seg)
+	holder := testutil.Start(t, rwHoldWrite, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the writer to lock", func() bool { return atomic.LoadUint32(&sh.started) == 1 })
-	reader := start(t, rwDirtyReader, seg)
+	reader := testutil.Start(t, rwDirtyReader, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the reader to start", func() bool { return atomic.LoadUint32(&sh.stop) == 1 })
 	holder.Kill()
 	holder.Wait()
 	died := time.Now()
-	waitAll(t, reader)
+	testutil.WaitAll(t, reader)
 	t.Logf("a blocked reader recovered the dead writer's lock within %v", time.Since(died))
 	if r := atomic.LoadUint32(&sh.result); r != 1 {
 		t.Fatalf("the reader's RLockContext result %d, want 1 (ErrOwnerDead)", r)
@@ -295,13 +291,13 @@ func TestRWMutexDeadWriter(t *testing.T) {
 }
 
 func TestRWMutexDeadWriterToWriter(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	rw, err := lock.NewRWMutex(seg, "rw")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sh := newRWShared(t, seg)
-	holder := start(t, rwHoldWrite, seg)
+	holder := testutil.Start(t, rwHoldWrite, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the writer to lock", func() bool { return atomic.LoadUint32(&sh.started) == 1 })
 	res := make(chan error, 1)
 	go func() { res <- rw.LockContext(context.Background()) }()
@@ -356,14 +352,14 @@ var rwPlainReader = spawn.Register("TestRWMutexDeadPendingWriter.reader", func(c
 // A writer killed while it waits for readers never had write access: the
 // readers that queued behind it get in, and nobody is told of a death.
 func TestRWMutexDeadPendingWriter(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	rw, err := lock.NewRWMutex(seg, "rw")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sh := newRWShared(t, seg)
 	rw.RLock()
-	writer := start(t, rwPendingWriter, seg)
+	writer := testutil.Start(t, rwPendingWriter, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the writer to wait", func() bool {
 		if rw.TryRLock() {
 			rw.RUnlock()
@@ -373,8 +369,8 @@ func TestRWMutexDeadPendingWriter(t *testing.T) {
 	})
 	writer.Kill()
 	writer.Wait()
-	reader := start(t, rwPlainReader, seg)
-	waitAll(t, reader)
+	reader := testutil.Start(t, rwPlainReader, seg)
+	testutil.WaitAll(t, reader)
 	if r := atomic.LoadUint32(&sh.result); r != 2 {
 		t.Fatalf("reader's RLockContext result %d, want 2 (nil)", r)
 	}
@@ -421,14 +417,14 @@ var rwQueuedWriter = spawn.Register("TestRWMutexWriterPreference.writer", func(c
 })
 
 func TestRWMutexWriterPreference(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	rw, err := lock.NewRWMutex(seg, "rw")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sh := newRWShared(t, seg)
 	rw.RLock()
-	writer := start(t, rwQueuedWriter, seg)
+	writer := testutil.Start(t, rwQueuedWriter, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the writer to wait", func() bool {
 		if rw.TryRLock() {
 			rw.RUnlock()
@@ -436,8 +432,8 @@ func TestRWMutexWriterPreference(t *testing.T) {
 		}
 		return true
 	})
-	reader := start(t, rwLateReader, seg)
-	waitAll(t, reader)
+	reader := testutil.Start(t, rwLateReader, seg)
+	testutil.WaitAll(t, reader)
 	if r := atomic.LoadUint32(&sh.result); r != 1 {
 		t.Fatalf("a reader arriving while a writer waits: result %d, want 1 (kept out)", r)
 	}
@@ -445,14 +441,14 @@ func TestRWMutexWriterPreference(t *testing.T) {
 		t.Fatal("the writer got the lock while a reader held it")
 	}
 	rw.RUnlock()
-	waitAll(t, writer)
+	testutil.WaitAll(t, writer)
 	if atomic.LoadUint32(&sh.stop) != 1 {
 		t.Fatal("the writer did not get the lock")
 	}
 }
 
 func TestRWMutexContext(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	rw, err := lock.NewRWMutex(seg, "rw")
 	if err != nil {
 		t.Fatal(err)
@@ -460,7 +456,7 @@ func TestRWMutexContext(t *testing.T) {
 	sh := newRWShared(t, seg)
 
 	// A writer in another process holds it: readers and writers time out.
-	holder := start(t, rwHoldWrite, seg)
+	holder := testutil.Start(t, rwHoldWrite, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the writer to lock", func() bool { return atomic.LoadUint32(&sh.started) == 1 })
 	ctx, cancel := context.WithCancel(context.Background())
 	res := make(chan error, 1)
@@ -486,7 +482,7 @@ func TestRWMutexContext(t *testing.T) {
 	// Readers hold it: a writer times out, and lets go of the readers that
 	// queued behind it.
 	atomic.StoreUint32(&sh.started, 0)
-	reader := start(t, rwHoldRead, seg, "1")
+	reader := testutil.Start(t, rwHoldRead, seg, "1")
 	defer func() { reader.Kill(); reader.Wait() }()
 	testutil.WaitFor(t, testutil.Timeout, "the reader to read-lock", func() bool { return atomic.LoadUint32(&sh.started) == 1 })
 	wctx, wcancel := context.WithCancel(context.Background())
@@ -519,7 +515,7 @@ func TestRWMutexContext(t *testing.T) {
 }
 
 func TestRWMutexMisuse(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	rw, err := lock.NewRWMutex(seg, "rw")
 	if err != nil {
 		t.Fatal(err)
@@ -544,7 +540,7 @@ func TestRWMutexMisuse(t *testing.T) {
 }
 
 func TestOpenRWMutex(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	if _, err := lock.NewRWMutex(seg, "rw"); err != nil {
 		t.Fatal(err)
 	}
@@ -587,7 +583,7 @@ var rwIdle = spawn.Register("TestRWMutexReaderTableFull.idle", func(ctx context.
 // When every reader slot is taken by other processes, a reader waits; when
 // they die, it gets in.
 func TestRWMutexReaderTableFull(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	mem, err := shm.NewBytes(seg, "own", lock.RWMutexSize+64)
 	if err != nil {
 		t.Fatal(err)
@@ -596,7 +592,7 @@ func TestRWMutexReaderTableFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idle := start(t, rwIdle, seg)
+	idle := testutil.Start(t, rwIdle, seg)
 	startTicks, err := proc.StartTime(idle.Pid())
 	if err != nil {
 		t.Fatal(err)

@@ -30,11 +30,7 @@ func FuzzSPSC(f *testing.F) {
 	f.Add([]byte{4, 100, 20, 1, 6, 2, 2, 1, 1, 0, 1})
 	f.Add(bytes.Repeat([]byte{0, 250, 0, 37, 1}, 40))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		seg, err := shm.CreateAnon(1 << 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
+		seg := testutil.Segment(t, 1<<16)
 		r, err := ring.NewSPSC(seg, "r", 512)
 		if err != nil {
 			t.Fatal(err)
@@ -170,11 +166,7 @@ func FuzzSPSCHostile(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0})
 	f.Add([]byte{2, 128, 255, 255, 255, 255, 255, 255, 255, 255})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		seg, err := shm.CreateAnon(1 << 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
+		seg := testutil.Segment(t, 1<<16)
 		r, err := ring.NewSPSC(seg, "r", 256)
 		if err != nil {
 			t.Fatal(err)
@@ -218,11 +210,7 @@ func FuzzQueueHostile(f *testing.F) {
 	f.Add([]byte{0, 48, 0, 0, 0, 0, 0, 0, 0, 128, 2, 1, 2})
 	f.Add([]byte{0, 6, 255, 255, 255, 255, 255, 255, 255, 255, 1, 2})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		seg, err := shm.CreateAnon(1 << 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
+		seg := testutil.Segment(t, 1<<16)
 		q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 4, SlotSize: 16})
 		if err != nil {
 			t.Fatal(err)

@@ -142,11 +142,8 @@ func FuzzSemaphoreHostile(f *testing.F) {
 	}
 	f.Add(append(all, 2, 0, 2, 1, 3, 0, 3, 1, 4, 0, 4, 1, 5, 0, 5, 1, 6, 0, 6, 1))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		seg, err := shm.CreateAnon(1 << 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
+		seg := testutil.Segment(t, 1<<16)
+		var err error
 		o := testutil.NewFuzzInput(in)
 		z := &semFuzz{t: t, seg: seg, names: [2]string{"s", "b"}}
 		for i, bounded := range []bool{false, true} {

@@ -64,7 +64,7 @@ func TestCorruptHeader(t *testing.T) {
 		{"form of another value, checksum not updated", func(h []byte) { ne.PutUint32(h[typelayout.OffForm:], 2) }, "check", typelayout.OffCheck, "header checksum"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			seg := newSeg(t)
+			seg := testutil.Segment(t, 1<<20)
 			v, err := value.New[record](seg, "v")
 			if err != nil {
 				t.Fatal(err)
@@ -94,7 +94,7 @@ func TestCorruptHeader(t *testing.T) {
 // makes readers use slot 0 and the next writer repair; a sequence moved
 // back makes readers retry, not hang.
 func TestCorruptSequence(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	v, err := value.New[record](seg, "v")
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func TestCorruptSequence(t *testing.T) {
 // (a peer writing between the copy and the check, every time) makes Load
 // read under the lock after SeqTries attempts, and return the value.
 func TestUnstableSequence(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	v, err := value.New[record](seg, "v")
 	if err != nil {
 		t.Fatal(err)
@@ -173,14 +173,14 @@ var childSpinSeq = spawn.Register("TestScribbledSequence", func(ctx context.Cont
 // pause, every Load returns, with the value. How many reads retry, or fall
 // back to the lock, depends on the scheduler; the test logs it.
 func TestScribbledSequence(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	v, err := value.New[record](seg, "v")
 	if err != nil {
 		t.Fatal(err)
 	}
 	v.Store(makeRecord(7))
 	sh := newShared(t, seg)
-	p := start(t, childSpinSeq, seg)
+	p := testutil.Start(t, childSpinSeq, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the scribbler to start", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
 	n := testutil.Size(200_000, 10)
 	t0 := time.Now()
@@ -192,6 +192,6 @@ func TestScribbledSequence(t *testing.T) {
 	}
 	d := time.Since(t0)
 	atomic.StoreUint32(&sh.stop, 1)
-	waitAll(t, p)
+	testutil.WaitAll(t, p)
 	t.Logf("%d Loads in %v against a scribbled sequence, %d under the lock", n, d, value.Fallbacks(v))
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/internal/typelayout"
 	"github.com/shmkit/shmkit/shm"
 	"github.com/shmkit/shmkit/value"
@@ -47,7 +48,7 @@ func TestMapCorruptHeader(t *testing.T) {
 		{"reserved", flip(value.OffMapGeoCheck - 8), "geo_check", value.OffMapGeoCheck, "geometry checksum"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			seg := newSegSize(t, 1<<20)
+			seg := testutil.Segment(t, 1<<20)
 			m, err := value.NewBytesMap(seg, "m", value.MapOptions{Entries: 10, Bytes: 1000})
 			if err != nil {
 				t.Fatal(err)
@@ -210,7 +211,7 @@ func TestMapCorruptTable(t *testing.T) {
 		}, getOp("long"), "entry.next", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			seg := newSegSize(t, 1<<20)
+			seg := testutil.Segment(t, 1<<20)
 			m, err := value.NewBytesMap(seg, "m", value.MapOptions{Entries: 16, Bytes: 2000, MaxEntryBytes: 500})
 			if err != nil {
 				t.Fatal(err)

@@ -39,11 +39,7 @@ func open(seg *shm.Segment) (fixture, error) {
 }
 
 func newFixture(t *testing.T) fixture {
-	seg, err := shm.CreateAnon(1 << 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { seg.Close() })
+	seg := testutil.Segment(t, 1<<16)
 	if _, err := shm.NewBytes(seg, "lock", 64); err != nil {
 		t.Fatal(err)
 	}

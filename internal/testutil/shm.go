@@ -1,0 +1,74 @@
+//go:build linux
+
+package testutil
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"unsafe"
+
+	"github.com/shmkit/shmkit/shm"
+	"github.com/shmkit/shmkit/spawn"
+)
+
+// Segment returns an anonymous segment of size bytes, closed when the test
+// ends.
+func Segment(tb testing.TB, size int64) *shm.Segment {
+	tb.Helper()
+	seg, err := shm.CreateAnon(size)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { seg.Close() })
+	return seg
+}
+
+// Start starts the registered function f in a child process that maps seg,
+// with arguments args.
+func Start(tb testing.TB, f *spawn.Func, seg *shm.Segment, args ...string) *spawn.Process {
+	tb.Helper()
+	p, err := f.Start(context.Background(), spawn.Options{Segments: []*shm.Segment{seg}, Args: args})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// WaitAll waits for each of ps in turn, and fails the test at the first
+// that did not succeed.
+func WaitAll(tb testing.TB, ps ...*spawn.Process) {
+	tb.Helper()
+	for _, p := range ps {
+		if err := p.Wait(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// Overlay creates a raw object called name in seg, zeroed and large enough
+// for a T (a whole number of 64-byte lines), and returns it as a *T: plain
+// words that a test and its child processes share for handshakes, flags and
+// results. T must hold no Go pointers.
+func Overlay[T any](tb testing.TB, seg *shm.Segment, name string) *T {
+	tb.Helper()
+	size := (int(unsafe.Sizeof(*new(T))) + 63) / 64 * 64
+	b, err := shm.NewBytes(seg, name, max(size, 64))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return (*T)(unsafe.Pointer(&b[0]))
+}
+
+// OpenOverlay returns the object called name that Overlay created in seg,
+// in this or another process, as a *T.
+func OpenOverlay[T any](seg *shm.Segment, name string) (*T, error) {
+	b, err := shm.OpenBytes(seg, name)
+	if err != nil {
+		return nil, err
+	}
+	if need := unsafe.Sizeof(*new(T)); uintptr(len(b)) < need || len(b) == 0 {
+		return nil, fmt.Errorf("testutil: object %q holds %d bytes, a %T needs %d", name, len(b), *new(T), need)
+	}
+	return (*T)(unsafe.Pointer(&b[0])), nil
+}
