@@ -125,10 +125,7 @@ func TestUpdateFromProcesses(t *testing.T) {
 	newShared(t, seg)
 	const procs = 3
 	n := testutil.Size(20_000, 10)
-	var ps []*spawn.Process
-	for range procs {
-		ps = append(ps, testutil.Start(t, childUpdate, seg, strconv.Itoa(n), strconv.Itoa(procs)))
-	}
+	ps := testutil.StartN(t, procs, childUpdate, seg, strconv.Itoa(n), strconv.Itoa(procs))
 	testutil.WaitAll(t, ps...)
 	for i, x := range a.Slice() {
 		if x != int64(procs*n) {

@@ -76,10 +76,7 @@ func TestBarrierRounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ps []*spawn.Process
-	for i := 0; i < parties; i++ {
-		ps = append(ps, testutil.Start(t, barrierParty, seg, strconv.Itoa(n)))
-	}
+	ps := testutil.StartN(t, parties, barrierParty, seg, strconv.Itoa(n))
 	testutil.WaitAll(t, ps...)
 	rs := roundsIn(mem, n)
 	for r := 0; r < n; r++ {

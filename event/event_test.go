@@ -76,10 +76,7 @@ func TestEventWaiters(t *testing.T) {
 			}
 			cs := newCounters(t, seg)
 			const procs = 3
-			var ps []*spawn.Process
-			for i := 0; i < procs; i++ {
-				ps = append(ps, testutil.Start(t, eventWaiter, seg))
-			}
+			ps := testutil.StartN(t, procs, eventWaiter, seg)
 			testutil.WaitFor(t, testutil.Timeout, "every waiter to block", func() bool { return e.WaitersForTest() == 2*procs })
 			e.Set()
 			if clear {

@@ -172,10 +172,7 @@ func TestCondBroadcast(t *testing.T) {
 	}
 	s := newSlot(t, seg)
 	const procs = 3
-	var ps []*spawn.Process
-	for i := 0; i < procs; i++ {
-		ps = append(ps, testutil.Start(t, condWaiter, seg))
-	}
+	ps := testutil.StartN(t, procs, condWaiter, seg)
 	// A waiter counts itself under the Mutex and releases the Mutex only
 	// inside Wait, after registering: ready == 2*procs under the Mutex means
 	// every waiter is registered.

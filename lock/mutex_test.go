@@ -71,10 +71,7 @@ func TestMutexExclusion(t *testing.T) {
 	sh := newShared(t, seg)
 	const procs = 4
 	n := testutil.Size(50_000, 10)
-	var ps []*spawn.Process
-	for i := 0; i < procs; i++ {
-		ps = append(ps, testutil.Start(t, childCount, seg, strconv.Itoa(n), strconv.Itoa(procs)))
-	}
+	ps := testutil.StartN(t, procs, childCount, seg, strconv.Itoa(n), strconv.Itoa(procs))
 	testutil.WaitAll(t, ps...)
 	if sh.counter != int64(procs*n) {
 		t.Fatalf("counter = %d after %d processes × %d locked increments, want %d", sh.counter, procs, n, procs*n)

@@ -126,13 +126,8 @@ func TestRWMutexExclusion(t *testing.T) {
 	const writers, readers = 2, 2
 	n := testutil.Size(20_000, 10)
 	procs := strconv.Itoa(writers + readers)
-	var ws, rs []*spawn.Process
-	for i := 0; i < writers; i++ {
-		ws = append(ws, testutil.Start(t, rwWriter, seg, strconv.Itoa(n), procs))
-	}
-	for i := 0; i < readers; i++ {
-		rs = append(rs, testutil.Start(t, rwReader, seg, procs))
-	}
+	ws := testutil.StartN(t, writers, rwWriter, seg, strconv.Itoa(n), procs)
+	rs := testutil.StartN(t, readers, rwReader, seg, procs)
 	testutil.WaitAll(t, ws...)
 	// Let the readers run alone for a moment too, then stop them.
 	reads := atomic.LoadInt64(&sh.reads)

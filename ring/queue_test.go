@@ -137,10 +137,8 @@ func TestQueueConservation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var producers, consumers []*spawn.Process
-	for i := 0; i < qConsumers; i++ {
-		consumers = append(consumers, testutil.Start(t, childQConsumer, seg, strconv.Itoa(n)))
-	}
+	consumers := testutil.StartN(t, qConsumers, childQConsumer, seg, strconv.Itoa(n))
+	var producers []*spawn.Process
 	for i := 0; i < qProducers; i++ {
 		producers = append(producers, testutil.Start(t, childQProducer, seg, strconv.Itoa(i), strconv.Itoa(n)))
 	}
@@ -298,10 +296,7 @@ func TestQueueCloseRace(t *testing.T) {
 		seg := testutil.Segment(t, 1<<20)
 		q, _ := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 8, SlotSize: 8})
 		f := newFlags(t, seg)
-		var ps []*spawn.Process
-		for i := 0; i < 2; i++ {
-			ps = append(ps, testutil.Start(t, childCloseRace, seg))
-		}
+		ps := testutil.StartN(t, 2, childCloseRace, seg)
 		received := int64(0)
 		testutil.WaitFor(t, testutil.Timeout, "the producers to send", func() bool { return atomic.LoadUint32(&f.a) == 1 })
 		for i := 0; i < 50+round*13; i++ {

@@ -112,10 +112,7 @@ func TestSemaphoreLimit(t *testing.T) {
 			}
 			sh := newShared(t, seg)
 			n := testutil.Size(5_000, 10)
-			var ps []*spawn.Process
-			for i := 0; i < procs; i++ {
-				ps = append(ps, testutil.Start(t, limitWorker, seg, strconv.Itoa(n), strconv.Itoa(limit), strconv.Itoa(procs)))
-			}
+			ps := testutil.StartN(t, procs, limitWorker, seg, strconv.Itoa(n), strconv.Itoa(limit), strconv.Itoa(procs))
 			testutil.WaitAll(t, ps...)
 			if bad := atomic.LoadInt32(&sh.bad); bad != 0 {
 				t.Fatalf("more than %d holders at once, %d times (at most %d)", limit, bad, sh.most)

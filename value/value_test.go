@@ -94,10 +94,7 @@ func TestCounterUpdate(t *testing.T) {
 	newShared(t, seg)
 	const procs = 2
 	n := testutil.Size(100_000, 10)
-	var ps []*spawn.Process
-	for range procs {
-		ps = append(ps, testutil.Start(t, childCounterUpdate, seg, strconv.Itoa(n), strconv.Itoa(procs)))
-	}
+	ps := testutil.StartN(t, procs, childCounterUpdate, seg, strconv.Itoa(n), strconv.Itoa(procs))
 	testutil.WaitAll(t, ps...)
 	if got := v.Load(); got != int64(procs*n) {
 		t.Fatalf("counter = %d after %d processes × %d Updates, want %d", got, procs, n, procs*n)
@@ -137,10 +134,7 @@ func TestCounterAdd(t *testing.T) {
 	newShared(t, seg)
 	const procs = 2
 	n := testutil.Size(100_000, 10)
-	var ps []*spawn.Process
-	for range procs {
-		ps = append(ps, testutil.Start(t, childCounterAdd, seg, strconv.Itoa(n), strconv.Itoa(procs)))
-	}
+	ps := testutil.StartN(t, procs, childCounterAdd, seg, strconv.Itoa(n), strconv.Itoa(procs))
 	testutil.WaitAll(t, ps...)
 	if got := v.Load(); got != int64(procs*n) {
 		t.Fatalf("counter = %d after %d processes × %d Adds, want %d", got, procs, n, procs*n)
@@ -248,10 +242,7 @@ func TestUnsynchronisedLoses(t *testing.T) {
 	newShared(t, seg)
 	const procs = 2
 	n := testutil.Size(100_000, 10)
-	var ps []*spawn.Process
-	for range procs {
-		ps = append(ps, testutil.Start(t, childUnsync, seg, strconv.Itoa(n), strconv.Itoa(procs)))
-	}
+	ps := testutil.StartN(t, procs, childUnsync, seg, strconv.Itoa(n), strconv.Itoa(procs))
 	testutil.WaitAll(t, ps...)
 	got := v.Load()
 	if got > int64(procs*n) || got < 1 {

@@ -35,6 +35,17 @@ func Start(tb testing.TB, f *spawn.Func, seg *shm.Segment, args ...string) *spaw
 	return p
 }
 
+// StartN starts n children that each run f with seg and args, as Start
+// does, one after another.
+func StartN(tb testing.TB, n int, f *spawn.Func, seg *shm.Segment, args ...string) []*spawn.Process {
+	tb.Helper()
+	ps := make([]*spawn.Process, n)
+	for i := range ps {
+		ps[i] = Start(tb, f, seg, args...)
+	}
+	return ps
+}
+
 // WaitAll waits for each of ps in turn, and fails the test at the first
 // that did not succeed.
 func WaitAll(tb testing.TB, ps ...*spawn.Process) {
