@@ -125,16 +125,7 @@ func BenchmarkMutexHandoff(b *testing.B) {
 		defer t.Close()
 		ipcbench.RoundTrip(b, t)
 	})
-	for _, name := range []string{ipcbench.Futex, ipcbench.Atomic} {
-		b.Run("mech="+name, func(b *testing.B) {
-			p, err := ipcbench.StartBaseline(name, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
-			ipcbench.RoundTrip(b, p)
-		})
-	}
+	ipcbench.SignalBaselines(b, ipcbench.Futex, ipcbench.Atomic)
 }
 
 var contendChild = spawn.Register("benchMutexContended", func(ctx context.Context, c *spawn.Child) error {
@@ -322,12 +313,5 @@ func BenchmarkCondRoundTrip(b *testing.B) {
 		defer t.Close()
 		ipcbench.RoundTrip(b, t)
 	})
-	b.Run("mech="+ipcbench.Futex, func(b *testing.B) {
-		p, err := ipcbench.StartBaseline(ipcbench.Futex, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer p.Close()
-		ipcbench.RoundTrip(b, p)
-	})
+	ipcbench.SignalBaselines(b, ipcbench.Futex)
 }

@@ -109,14 +109,5 @@ func BenchmarkPingPong(b *testing.B) {
 		defer t.Close()
 		ipcbench.RoundTrip(b, t)
 	})
-	for _, name := range []string{ipcbench.Futex, ipcbench.Atomic} {
-		b.Run("mech="+name, func(b *testing.B) {
-			p, err := ipcbench.StartBaseline(name, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
-			ipcbench.RoundTrip(b, p)
-		})
-	}
+	ipcbench.SignalBaselines(b, ipcbench.Futex, ipcbench.Atomic)
 }
