@@ -3,11 +3,9 @@
 package event_test
 
 import (
-	"context"
 	"errors"
 	"sync/atomic"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/event"
@@ -15,27 +13,6 @@ import (
 	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/shm"
 )
-
-// tinyWait is the deadline of the contexts that let a blocking call reach
-// its futex wait before it gives up.
-const tinyWait = 200 * time.Microsecond
-
-// fuzzCtx returns the context for a blocking operation: an ended one, or,
-// when op is 0x80 to 0x8f, one that ends after tinyWait.
-func fuzzCtx(op int) (context.Context, context.CancelFunc) {
-	if op&0xf0 == 0x80 {
-		return context.WithTimeout(context.Background(), tinyWait)
-	}
-	return testutil.Cancelled, func() {}
-}
-
-// isCtxErr reports whether err is the error of ctx, which has ended.
-func isCtxErr(ctx context.Context, err error) bool {
-	return err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err())
-}
-
-// selfTag is the holder tag of this process.
-var selfTag = holders.SelfTag()
 
 // boundary32 are 32-bit values at the edges of the fields' ranges: counts,
 // parties, and a barrier's Seq with its broken bit or a high round.
@@ -170,7 +147,7 @@ func FuzzEventHostile(f *testing.F) {
 			case 11:
 				z.b.Leave()
 				for i := 0; i < holders.Slots; i++ {
-					if v := atomic.LoadUint64((*uint64)(unsafe.Pointer(&z.bMem[event.OffBarMembers+holders.Offset(i)]))); holders.Tag(v) == selfTag {
+					if v := atomic.LoadUint64((*uint64)(unsafe.Pointer(&z.bMem[event.OffBarMembers+holders.Offset(i)]))); holders.Tag(v) == testutil.SelfTag {
 						t.Fatalf("Leave left slot %d = %#x", i, v)
 					}
 				}
@@ -197,11 +174,11 @@ func (z *eventFuzz) set() {
 }
 
 func (z *eventFuzz) wait(op int) {
-	ctx, cancel := fuzzCtx(op)
+	ctx, cancel := testutil.FuzzContext(op)
 	defer cancel()
 	v, w := z.state(), z.evWaiters()
 	err := z.e.Wait(ctx)
-	if v&1 != 0 && err != nil || v&1 == 0 && !isCtxErr(ctx, err) {
+	if v&1 != 0 && err != nil || v&1 == 0 && !testutil.IsCtxErr(ctx, err) {
 		z.t.Fatalf("Wait on State %#x = %v", v, err)
 	}
 	if z.state() != v || z.evWaiters() != w {
@@ -210,7 +187,7 @@ func (z *eventFuzz) wait(op int) {
 }
 
 func (z *eventFuzz) barrierWait(op int) {
-	ctx, cancel := fuzzCtx(op)
+	ctx, cancel := testutil.FuzzContext(op)
 	defer cancel()
 	v, w := z.barState(), z.barWaiters()
 	broken, n, parties := z.b.Broken(), z.b.Waiting(), z.b.Parties()
@@ -233,7 +210,7 @@ func (z *eventFuzz) barrierWait(op int) {
 		}
 	default:
 		// This arrival waits in vain; when ctx ends it breaks the round.
-		if i != -1 || !isCtxErr(ctx, err) || !z.b.Broken() || z.b.Waiting() != n+1 {
+		if i != -1 || !testutil.IsCtxErr(ctx, err) || !z.b.Broken() || z.b.Waiting() != n+1 {
 			z.t.Fatalf("arrival %d of %d parties: Wait = %d, %v; then broken %v, %d waiting; want %v", n, parties, i, err, z.b.Broken(), z.b.Waiting(), ctx.Err())
 		}
 	}
