@@ -52,6 +52,19 @@ func openRW(seg *shm.Segment) (*lock.RWMutex, *rwShared, error) {
 	return rw, sh, nil
 }
 
+// waitForWriter waits until a writer waits for rw, held for reading: from
+// then on TryRLock fails, as a waiting writer keeps new readers out.
+func waitForWriter(t *testing.T, rw *lock.RWMutex) {
+	t.Helper()
+	testutil.WaitFor(t, testutil.Timeout, "the writer to wait", func() bool {
+		if rw.TryRLock() {
+			rw.RUnlock()
+			return false
+		}
+		return true
+	})
+}
+
 // rwWriter makes args[0] locked double increments of a and b, checking that
 // it is alone.
 var rwWriter = spawn.Register("TestRWMutexExclusion.writer", func(ctx context.Context, c *spawn.Child) error {
@@ -181,13 +194,7 @@ func TestRWMutexDeadReader(t *testing.T) {
 	}()
 	// Another process's read locks do not stop ours from being taken...
 	// except that a writer now waits: new readers queue behind it.
-	testutil.WaitFor(t, testutil.Timeout, "the writer to wait", func() bool {
-		if rw.TryRLock() {
-			rw.RUnlock()
-			return false
-		}
-		return true
-	})
+	waitForWriter(t, rw)
 	holder.Kill()
 	holder.Wait()
 	died := time.Now()
@@ -355,13 +362,7 @@ func TestRWMutexDeadPendingWriter(t *testing.T) {
 	sh := newRWShared(t, seg)
 	rw.RLock()
 	writer := testutil.Start(t, rwPendingWriter, seg)
-	testutil.WaitFor(t, testutil.Timeout, "the writer to wait", func() bool {
-		if rw.TryRLock() {
-			rw.RUnlock()
-			return false
-		}
-		return true
-	})
+	waitForWriter(t, rw)
 	writer.Kill()
 	writer.Wait()
 	reader := testutil.Start(t, rwPlainReader, seg)
@@ -420,13 +421,7 @@ func TestRWMutexWriterPreference(t *testing.T) {
 	sh := newRWShared(t, seg)
 	rw.RLock()
 	writer := testutil.Start(t, rwQueuedWriter, seg)
-	testutil.WaitFor(t, testutil.Timeout, "the writer to wait", func() bool {
-		if rw.TryRLock() {
-			rw.RUnlock()
-			return false
-		}
-		return true
-	})
+	waitForWriter(t, rw)
 	reader := testutil.Start(t, rwLateReader, seg)
 	testutil.WaitAll(t, reader)
 	if r := atomic.LoadUint32(&sh.result); r != 1 {
@@ -483,13 +478,7 @@ func TestRWMutexContext(t *testing.T) {
 	wctx, wcancel := context.WithCancel(context.Background())
 	wres := make(chan error, 1)
 	go func() { wres <- rw.LockContext(wctx) }()
-	testutil.WaitFor(t, testutil.Timeout, "the writer to wait", func() bool {
-		if rw.TryRLock() {
-			rw.RUnlock()
-			return false
-		}
-		return true
-	})
+	waitForWriter(t, rw)
 	rres := make(chan error, 1)
 	go func() { rres <- rw.RLockContext(context.Background()) }()
 	wcancel()
