@@ -158,6 +158,17 @@ func FuzzSPSC(f *testing.F) {
 	})
 }
 
+// scribble is the peer of FuzzSPSCHostile and FuzzQueueHostile: it writes
+// the next 8 input bytes at an input-chosen multiple of 8 in mem.
+func scribble(o *testutil.FuzzInput, mem []byte) {
+	off, _ := o.Next()
+	pos := (off * 8) % (len(mem) - 8)
+	for i := 0; i < 8; i++ {
+		v, _ := o.Next()
+		mem[pos+i] = byte(v)
+	}
+}
+
 // FuzzSPSCHostile lets a "peer" write arbitrary bytes into an SPSC ring's
 // memory between operations: every operation must return an error or a
 // result, never panic, read out of bounds or hang.
@@ -180,12 +191,7 @@ func FuzzSPSCHostile(f *testing.F) {
 			}
 			switch op % 6 {
 			case 0: // the peer scribbles 8 bytes at an offset
-				off, _ := o.Next()
-				pos := (off * 8) % (len(mem) - 8)
-				for i := 0; i < 8; i++ {
-					v, _ := o.Next()
-					mem[pos+i] = byte(v)
-				}
+				scribble(o, mem)
 			case 1:
 				r.TrySend(make([]byte, op%40))
 			case 2:
@@ -224,12 +230,7 @@ func FuzzQueueHostile(f *testing.F) {
 			}
 			switch op % 6 {
 			case 0:
-				off, _ := o.Next()
-				pos := (off * 8) % (len(mem) - 8)
-				for i := 0; i < 8; i++ {
-					v, _ := o.Next()
-					mem[pos+i] = byte(v)
-				}
+				scribble(o, mem)
 			case 1:
 				q.TrySend(make([]byte, op%17))
 			case 2:
