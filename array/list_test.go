@@ -337,12 +337,7 @@ func TestListCorrupt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var objOff int64
-	for _, o := range seg.Objects() {
-		if o.Name == "l" {
-			objOff = o.Offset
-		}
-	}
+	objOff := testutil.ObjectOffset(t, seg, "l")
 	for _, c := range []struct {
 		off   int
 		val   uint64

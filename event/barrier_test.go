@@ -404,12 +404,7 @@ func TestBarrierCorrupt(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var off int64
-			for _, o := range seg.Objects() {
-				if o.Name == "b" {
-					off = o.Offset
-				}
-			}
+			off := testutil.ObjectOffset(t, seg, "b")
 			if _, err := seg.File().WriteAt(binary.NativeEndian.AppendUint32(nil, tc.value), off+int64(tc.off)); err != nil {
 				t.Fatal(err)
 			}

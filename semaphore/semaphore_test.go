@@ -427,12 +427,7 @@ func TestOpenCorrupt(t *testing.T) {
 			if _, err := semaphore.NewBounded(seg, "s", 2); err != nil {
 				t.Fatal(err)
 			}
-			var off int64
-			for _, o := range seg.Objects() {
-				if o.Name == "s" {
-					off = o.Offset
-				}
-			}
+			off := testutil.ObjectOffset(t, seg, "s")
 			b := binary.NativeEndian.AppendUint32(nil, tc.value)
 			if _, err := seg.File().WriteAt(b, off+int64(tc.off)); err != nil {
 				t.Fatal(err)

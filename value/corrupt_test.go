@@ -22,21 +22,15 @@ import (
 
 var ne = binary.NativeEndian
 
-// objectAt returns the raw memory of the value object called name and its
-// offset in the segment.
-func objectAt(t *testing.T, seg *shm.Segment, name string) ([]byte, int64) {
+// objectAt returns the raw memory of the object of kind called name and
+// its offset in the segment.
+func objectAt(t *testing.T, seg *shm.Segment, name string, kind shm.Kind) ([]byte, int64) {
 	t.Helper()
-	mem, err := seg.Lookup(name, shm.KindValue)
+	mem, err := seg.Lookup(name, kind)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range seg.Objects() {
-		if o.Name == name {
-			return mem, o.Offset
-		}
-	}
-	t.Fatalf("no object %q", name)
-	return nil, 0
+	return mem, testutil.ObjectOffset(t, seg, name)
 }
 
 // TestCorruptHeader changes one header field per row, as a buggy or hostile
@@ -70,7 +64,7 @@ func TestCorruptHeader(t *testing.T) {
 				t.Fatal(err)
 			}
 			v.Store(makeRecord(1))
-			mem, objOff := objectAt(t, seg, "v")
+			mem, objOff := objectAt(t, seg, "v", shm.KindValue)
 			c.mutate(mem[:typelayout.HeaderSize])
 			_, err = value.Open[record](seg, "v")
 			var se *shm.Error
@@ -100,7 +94,7 @@ func TestCorruptSequence(t *testing.T) {
 		t.Fatal(err)
 	}
 	v.Store(makeRecord(1))
-	mem, _ := objectAt(t, seg, "v")
+	mem, _ := objectAt(t, seg, "v", shm.KindValue)
 	seq := (*uint64)(unsafe.Pointer(&mem[value.OffSeq]))
 	atomic.StoreUint64(seq, 4*1000+3)
 	if got := v.Load(); got != makeRecord(1) {
@@ -131,7 +125,7 @@ func TestUnstableSequence(t *testing.T) {
 		t.Fatal(err)
 	}
 	v.Store(makeRecord(7))
-	mem, _ := objectAt(t, seg, "v")
+	mem, _ := objectAt(t, seg, "v", shm.KindValue)
 	seq := (*uint64)(unsafe.Pointer(&mem[value.OffSeq]))
 	attempts := 0
 	value.SetReadHook(func() {

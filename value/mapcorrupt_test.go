@@ -54,7 +54,7 @@ func TestMapCorruptHeader(t *testing.T) {
 				t.Fatal(err)
 			}
 			put(t, m, "k", "v")
-			mem, objOff := mapAt(t, seg, "m")
+			mem, objOff := objectAt(t, seg, "m", shm.KindMap)
 			c.mutate(mem)
 			_, err = value.OpenBytesMap(seg, "m")
 			var se *shm.Error
@@ -70,22 +70,6 @@ func TestMapCorruptHeader(t *testing.T) {
 			}
 		})
 	}
-}
-
-// mapAt returns the memory of the map object name and its offset in seg.
-func mapAt(t *testing.T, seg *shm.Segment, name string) ([]byte, int64) {
-	t.Helper()
-	mem, err := seg.Lookup(name, shm.KindMap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range seg.Objects() {
-		if o.Name == name {
-			return mem, o.Offset
-		}
-	}
-	t.Fatalf("no object %q", name)
-	return nil, 0
 }
 
 // table addresses the parts of a map's table in its memory, for tests that
@@ -216,7 +200,7 @@ func TestMapCorruptTable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mem, objOff := mapAt(t, seg, "m")
+			mem, objOff := objectAt(t, seg, "m", shm.KindMap)
 			e := &env{m: m, tb: table{mem: mem, info: value.InfoOf(m), m: m}}
 			put(t, m, "a", "1")
 			e.b = e.tb.sameBucket("a")

@@ -585,7 +585,7 @@ func TestLocker(t *testing.T) {
 	// Store waits for the lock: once it sleeps, the lock word's waiter bit
 	// (bit 63) is set, and the value has not changed. (Nothing else has
 	// waited for this lock yet: the bit stays set once a waiter sets it.)
-	mem, _ := objectAt(t, seg, "v")
+	mem, _ := objectAt(t, seg, "v", shm.KindValue)
 	word := (*uint64)(unsafe.Pointer(&mem[value.OffLock]))
 	testutil.WaitFor(t, testutil.Timeout, "Store to wait for the lock", func() bool { return atomic.LoadUint64(word)>>63 == 1 })
 	if got := v.Load(); got != makeRecord(1) {

@@ -83,3 +83,17 @@ func OpenOverlay[T any](seg *shm.Segment, name string) (*T, error) {
 	}
 	return (*T)(unsafe.Pointer(&b[0])), nil
 }
+
+// ObjectOffset returns the offset in seg of the object called name, as
+// seg's directory lists it, for tests that damage the object through the
+// segment's file or report offsets.
+func ObjectOffset(tb testing.TB, seg *shm.Segment, name string) int64 {
+	tb.Helper()
+	for _, o := range seg.Objects() {
+		if o.Name == name {
+			return o.Offset
+		}
+	}
+	tb.Fatalf("no object %q", name)
+	return 0
+}
