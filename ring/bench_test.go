@@ -118,19 +118,7 @@ var benchPipeEcho = spawn.Register("benchPipeEcho", func(ctx context.Context, c 
 		return err
 	}
 	conn.SetBusyWait(c.Args()[0] == "busy")
-	var buf []byte
-	for {
-		buf, err = conn.Recv(ctx, buf)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := conn.Send(ctx, buf); err != nil {
-			return err
-		}
-	}
+	return echo(ctx, conn)
 })
 
 func startPipePinger(b *testing.B, size int, busy bool) *pipePinger {

@@ -20,6 +20,24 @@ import (
 	"github.com/shmkit/shmkit/spawn"
 )
 
+// echo sends back every message conn receives, until EOF.
+func echo(ctx context.Context, conn *ring.Conn) error {
+	var buf []byte
+	for {
+		var err error
+		buf, err = conn.Recv(ctx, buf)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := conn.Send(ctx, buf); err != nil {
+			return err
+		}
+	}
+}
+
 // childPipe opens end 1 and acts per args[0]:
 //
 //	echo    sends back every message until EOF
@@ -49,19 +67,7 @@ var childPipe = spawn.Register("TestPipe", func(ctx context.Context, c *spawn.Ch
 	}
 	switch c.Args()[0] {
 	case "echo":
-		var buf []byte
-		for {
-			buf, err = conn.Recv(ctx, buf)
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if err := conn.Send(ctx, buf); err != nil {
-				return err
-			}
-		}
+		return echo(ctx, conn)
 	case "send2":
 		conn.Send(ctx, []byte("one"))
 		conn.Send(ctx, []byte("two"))
