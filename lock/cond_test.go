@@ -28,14 +28,29 @@ type slot struct {
 	flag  int64 // plain, under the Mutex
 }
 
-func newSlot(tb testing.TB, seg *shm.Segment) *slot {
-	return testutil.Overlay[slot](tb, seg, "slot")
-}
-
+// condSet is a Mutex "m", its Conds "notfull" and "notempty", and the
+// slot they guard.
 type condSet struct {
 	m                 *lock.Mutex
 	notFull, notEmpty *lock.Cond
 	s                 *slot
+}
+
+func newCondSet(tb testing.TB, seg *shm.Segment) *condSet {
+	tb.Helper()
+	m, err := lock.NewMutex(seg, "m")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	nf, err := lock.NewCond(seg, "notfull", m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ne, err := lock.NewCond(seg, "notempty", m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &condSet{m: m, notFull: nf, notEmpty: ne, s: testutil.Overlay[slot](tb, seg, "slot")}
 }
 
 func openCondSet(seg *shm.Segment) (*condSet, error) {
@@ -90,19 +105,8 @@ var condConsumer = spawn.Register("TestCondProducerConsumer.consumer", func(ctx 
 
 func TestCondProducerConsumer(t *testing.T) {
 	seg := testutil.Segment(t, 1<<20)
-	m, err := lock.NewMutex(seg, "m")
-	if err != nil {
-		t.Fatal(err)
-	}
-	notFull, err := lock.NewCond(seg, "notfull", m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	notEmpty, err := lock.NewCond(seg, "notempty", m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newSlot(t, seg)
+	cs := newCondSet(t, seg)
+	m, notFull, notEmpty, s := cs.m, cs.notFull, cs.notEmpty, cs.s
 	n := testutil.Size(10_000, 10)
 	consumer := testutil.Start(t, condConsumer, seg, strconv.Itoa(n))
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.Timeout)
@@ -159,18 +163,8 @@ var condWaiter = spawn.Register("TestCondBroadcast.waiter", func(ctx context.Con
 
 func TestCondBroadcast(t *testing.T) {
 	seg := testutil.Segment(t, 1<<20)
-	m, err := lock.NewMutex(seg, "m")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lock.NewCond(seg, "notfull", m); err != nil {
-		t.Fatal(err)
-	}
-	c, err := lock.NewCond(seg, "notempty", m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newSlot(t, seg)
+	cs := newCondSet(t, seg)
+	m, c, s := cs.m, cs.notEmpty, cs.s
 	const procs = 3
 	ps := testutil.StartN(t, procs, condWaiter, seg)
 	// A waiter counts itself under the Mutex and releases the Mutex only
@@ -207,18 +201,8 @@ var condHolder = spawn.Register("TestCondOwnerDead.holder", func(ctx context.Con
 
 func TestCondOwnerDead(t *testing.T) {
 	seg := testutil.Segment(t, 1<<20)
-	m, err := lock.NewMutex(seg, "m")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lock.NewCond(seg, "notfull", m); err != nil {
-		t.Fatal(err)
-	}
-	c, err := lock.NewCond(seg, "notempty", m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newSlot(t, seg)
+	cs := newCondSet(t, seg)
+	m, c, s := cs.m, cs.notEmpty, cs.s
 	m.Lock()
 	holder := testutil.Start(t, condHolder, seg)
 	res := make(chan error, 1)
