@@ -36,8 +36,14 @@ type rwShared struct {
 	_          uint32
 }
 
-func newRWShared(tb testing.TB, seg *shm.Segment) *rwShared {
-	return testutil.Overlay[rwShared](tb, seg, "rwshared")
+// newRW creates what openRW opens: the RWMutex "rw" and the words beside it.
+func newRW(tb testing.TB, seg *shm.Segment) (*lock.RWMutex, *rwShared) {
+	tb.Helper()
+	rw, err := lock.NewRWMutex(seg, "rw")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rw, testutil.Overlay[rwShared](tb, seg, "rwshared")
 }
 
 func openRW(seg *shm.Segment) (*lock.RWMutex, *rwShared, error) {
@@ -132,10 +138,7 @@ var rwReader = spawn.Register("TestRWMutexExclusion.reader", func(ctx context.Co
 
 func TestRWMutexExclusion(t *testing.T) {
 	seg := testutil.Segment(t, 1<<20)
-	if _, err := lock.NewRWMutex(seg, "rw"); err != nil {
-		t.Fatal(err)
-	}
-	sh := newRWShared(t, seg)
+	_, sh := newRW(t, seg)
 	const writers, readers = 2, 2
 	n := testutil.Size(20_000, 10)
 	procs := strconv.Itoa(writers + readers)
@@ -176,11 +179,7 @@ var rwHoldRead = spawn.Register("TestRWMutexDeadReader.holder", func(ctx context
 
 func TestRWMutexDeadReader(t *testing.T) {
 	seg := testutil.Segment(t, 1<<20)
-	rw, err := lock.NewRWMutex(seg, "rw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh := newRWShared(t, seg)
+	rw, sh := newRW(t, seg)
 	holder := testutil.Start(t, rwHoldRead, seg, "3")
 	testutil.WaitFor(t, testutil.Timeout, "the reader to read-lock", func() bool { return atomic.LoadUint32(&sh.started) == 1 })
 	if rw.TryLock() {
@@ -254,11 +253,7 @@ var rwDirtyReader = spawn.Register("TestRWMutexDeadWriter.reader", func(ctx cont
 
 func TestRWMutexDeadWriter(t *testing.T) {
 	seg := testutil.Segment(t, 1<<20)
-	rw, err := lock.NewRWMutex(seg, "rw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh := newRWShared(t, seg)
+	rw, sh := newRW(t, seg)
 	holder := testutil.Start(t, rwHoldWrite, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the writer to lock", func() bool { return atomic.LoadUint32(&sh.started) == 1 })
 	reader := testutil.Start(t, rwDirtyReader, seg)
@@ -294,11 +289,7 @@ func TestRWMutexDeadWriter(t *testing.T) {
 
 func TestRWMutexDeadWriterToWriter(t *testing.T) {
 	seg := testutil.Segment(t, 1<<20)
-	rw, err := lock.NewRWMutex(seg, "rw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh := newRWShared(t, seg)
+	rw, sh := newRW(t, seg)
 	holder := testutil.Start(t, rwHoldWrite, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the writer to lock", func() bool { return atomic.LoadUint32(&sh.started) == 1 })
 	res := make(chan error, 1)
@@ -355,11 +346,7 @@ var rwPlainReader = spawn.Register("TestRWMutexDeadPendingWriter.reader", func(c
 // readers that queued behind it get in, and nobody is told of a death.
 func TestRWMutexDeadPendingWriter(t *testing.T) {
 	seg := testutil.Segment(t, 1<<20)
-	rw, err := lock.NewRWMutex(seg, "rw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh := newRWShared(t, seg)
+	rw, sh := newRW(t, seg)
 	rw.RLock()
 	writer := testutil.Start(t, rwPendingWriter, seg)
 	waitForWriter(t, rw)
@@ -414,11 +401,7 @@ var rwQueuedWriter = spawn.Register("TestRWMutexWriterPreference.writer", func(c
 
 func TestRWMutexWriterPreference(t *testing.T) {
 	seg := testutil.Segment(t, 1<<20)
-	rw, err := lock.NewRWMutex(seg, "rw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh := newRWShared(t, seg)
+	rw, sh := newRW(t, seg)
 	rw.RLock()
 	writer := testutil.Start(t, rwQueuedWriter, seg)
 	waitForWriter(t, rw)
@@ -439,11 +422,7 @@ func TestRWMutexWriterPreference(t *testing.T) {
 
 func TestRWMutexContext(t *testing.T) {
 	seg := testutil.Segment(t, 1<<20)
-	rw, err := lock.NewRWMutex(seg, "rw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh := newRWShared(t, seg)
+	rw, sh := newRW(t, seg)
 
 	// A writer in another process holds it: readers and writers time out.
 	holder := testutil.Start(t, rwHoldWrite, seg)
