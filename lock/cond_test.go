@@ -267,7 +267,7 @@ func TestCondContext(t *testing.T) {
 		t.Fatalf("Wait = %v", err)
 	}
 	m.Unlock()
-	mustPanic(t, `lock: Mutex "m": Cond.Wait by a process that does not hold the mutex`, func() { c.Wait(context.Background()) })
+	testutil.MustPanic(t, `lock: Mutex "m": Cond.Wait by a process that does not hold the mutex`, func() { c.Wait(context.Background()) })
 }
 
 func TestOpenCond(t *testing.T) {

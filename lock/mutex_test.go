@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -191,29 +190,17 @@ func TestMutexUnlockMisuse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustPanic(t, `lock: Mutex "m": unlock of unlocked mutex`, m.Unlock)
+	testutil.MustPanic(t, `lock: Mutex "m": unlock of unlocked mutex`, m.Unlock)
 
 	sh := newShared(t, seg)
 	holder := testutil.Start(t, childHold, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the holder to take the Mutex", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
-	mustPanic(t, fmt.Sprintf("held by another process (pid %d)", holder.Pid()), m.Unlock)
+	testutil.MustPanic(t, fmt.Sprintf("held by another process (pid %d)", holder.Pid()), m.Unlock)
 	if got := m.Holder(); got != holder.Pid() {
 		t.Fatalf("a refused Unlock changed the holder to %d", got)
 	}
 	holder.Kill()
 	holder.Wait()
-}
-
-func mustPanic(t *testing.T, want string, fn func()) {
-	t.Helper()
-	defer func() {
-		t.Helper()
-		r := recover()
-		if s, _ := r.(string); !strings.Contains(s, want) {
-			t.Fatalf("panic %#v, want one containing %q", r, want)
-		}
-	}()
-	fn()
 }
 
 func TestMutexContext(t *testing.T) {

@@ -483,13 +483,13 @@ func TestRWMutexMisuse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustPanic(t, `lock: RWMutex "rw": Unlock of an RWMutex this process has not locked for writing`, rw.Unlock)
-	mustPanic(t, `lock: RWMutex "rw": RUnlock of an RWMutex this process has not read-locked`, rw.RUnlock)
+	testutil.MustPanic(t, `lock: RWMutex "rw": Unlock of an RWMutex this process has not locked for writing`, rw.Unlock)
+	testutil.MustPanic(t, `lock: RWMutex "rw": RUnlock of an RWMutex this process has not read-locked`, rw.RUnlock)
 	rw.RLock()
-	mustPanic(t, "has not locked for writing", rw.Unlock)
+	testutil.MustPanic(t, "has not locked for writing", rw.Unlock)
 	rw.RUnlock()
 	rw.Lock()
-	mustPanic(t, "has not read-locked", rw.RUnlock)
+	testutil.MustPanic(t, "has not read-locked", rw.RUnlock)
 	rw.Unlock()
 	// Goroutines of one process share its holds: one may undo another's.
 	done := make(chan struct{})

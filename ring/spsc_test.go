@@ -383,13 +383,13 @@ func TestSPSCClose(t *testing.T) {
 func TestSPSCMisuse(t *testing.T) {
 	seg := testutil.Segment(t, 1<<16)
 	r, _ := ring.NewSPSC(seg, "r", 1024)
-	mustPanic(t, "Commit without Reserve", func() { r.Commit(0) })
-	mustPanic(t, "Release without Peek", func() { r.Release() })
+	testutil.MustPanic(t, "Commit without Reserve", func() { r.Commit(0) })
+	testutil.MustPanic(t, "Release without Peek", func() { r.Release() })
 	if _, err := r.Reserve(context.Background(), 10); err != nil {
 		t.Fatal(err)
 	}
-	mustPanic(t, "Commit(11) of a 10-byte reservation", func() { r.Commit(11) })
-	mustPanic(t, "Reserve with a reservation pending", func() { r.Reserve(context.Background(), 1) })
+	testutil.MustPanic(t, "Commit(11) of a 10-byte reservation", func() { r.Commit(11) })
+	testutil.MustPanic(t, "Reserve with a reservation pending", func() { r.Reserve(context.Background(), 1) })
 	if _, err := ring.NewSPSC(seg, "bad", 0); err == nil {
 		t.Fatal("NewSPSC with capacity 0 succeeded")
 	}
@@ -399,17 +399,6 @@ func TestSPSCMisuse(t *testing.T) {
 	if _, err := ring.OpenQueue(seg, "r"); !errors.Is(err, shm.ErrWrongKind) {
 		t.Fatalf("OpenQueue of an SPSC ring = %v, want ErrWrongKind", err)
 	}
-}
-
-func mustPanic(t *testing.T, want string, fn func()) {
-	t.Helper()
-	defer func() {
-		t.Helper()
-		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), want) {
-			t.Fatalf("panic %v, want one containing %q", r, want)
-		}
-	}()
-	fn()
 }
 
 // ---- roles and dead peers, across processes ----

@@ -510,8 +510,8 @@ func TestUpdatePanics(t *testing.T) {
 	}
 	small.Store(5)
 	large.Store(makeRecord(5))
-	mustPanic(t, "boom", func() { small.Update(func(x *int64) { *x = 6; panic("boom") }) })
-	mustPanic(t, "boom", func() { large.Update(func(x *record) { x.A = 6; panic("boom") }) })
+	testutil.MustPanic(t, "boom", func() { small.Update(func(x *int64) { *x = 6; panic("boom") }) })
+	testutil.MustPanic(t, "boom", func() { large.Update(func(x *record) { x.A = 6; panic("boom") }) })
 	if got := small.Load(); got != 5 {
 		t.Errorf("small = %d after a panicking Update, want 5", got)
 	}
@@ -524,22 +524,6 @@ func TestUpdatePanics(t *testing.T) {
 		}
 		m.Unlock()
 	}
-}
-
-func mustPanic(t *testing.T, want string, fn func()) {
-	t.Helper()
-	defer func() {
-		t.Helper()
-		r := recover()
-		s, _ := r.(string)
-		if e, ok := r.(error); ok {
-			s = e.Error()
-		}
-		if !strings.Contains(s, want) {
-			t.Fatalf("panic %#v, want one containing %q", r, want)
-		}
-	}()
-	fn()
 }
 
 var childHoldLock = spawn.Register("TestLocker", func(ctx context.Context, c *spawn.Child) error {

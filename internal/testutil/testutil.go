@@ -83,6 +83,19 @@ func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool
 	}
 }
 
+// MustPanic runs fn and fails the test unless fn panics with a value whose
+// text (a string, or an error's message) contains want.
+func MustPanic(tb testing.TB, want string, fn func()) {
+	tb.Helper()
+	msg, panicked := Catch(fn)
+	if !panicked {
+		tb.Fatalf("no panic, want one containing %q", want)
+	}
+	if !strings.Contains(msg, want) {
+		tb.Fatalf("panic %q, want one containing %q", msg, want)
+	}
+}
+
 // Size returns n, or n/div (at least 1) under -short.
 func Size(n, div int) int {
 	if testing.Short() {
