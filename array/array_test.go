@@ -91,8 +91,7 @@ var childUpdate = spawn.Register("TestUpdateFromProcesses", func(ctx context.Con
 	}
 	n, _ := strconv.Atoi(c.Args()[0])
 	procs, _ := strconv.Atoi(c.Args()[1])
-	atomic.AddUint32(&sh.arrived, 1)
-	if err := testutil.Await("all processes", func() bool { return atomic.LoadUint32(&sh.arrived) == uint32(procs) }); err != nil {
+	if err := testutil.StartBarrier(&sh.arrived, procs); err != nil {
 		return err
 	}
 	var failure error

@@ -210,8 +210,7 @@ var childListAppend = spawn.Register("TestListAppendProcesses", func(ctx context
 	id, _ := strconv.Atoi(c.Args()[0])
 	n, _ := strconv.Atoi(c.Args()[1])
 	procs, _ := strconv.Atoi(c.Args()[2])
-	atomic.AddUint32(&sh.arrived, 1)
-	if err := testutil.Await("all processes to start", func() bool { return atomic.LoadUint32(&sh.arrived) == uint32(procs) }); err != nil {
+	if err := testutil.StartBarrier(&sh.arrived, procs); err != nil {
 		return err
 	}
 	for i := range n {

@@ -50,8 +50,7 @@ var childCount = spawn.Register("TestMutexExclusion", func(ctx context.Context, 
 	n, _ := strconv.Atoi(c.Args()[0])
 	procs, _ := strconv.Atoi(c.Args()[1])
 	// Start together, so that the processes really contend.
-	atomic.AddUint32(&sh.flag, 1)
-	if err := testutil.Await("all processes to start", func() bool { return atomic.LoadUint32(&sh.flag) == uint32(procs) }); err != nil {
+	if err := testutil.StartBarrier(&sh.flag, procs); err != nil {
 		return err
 	}
 	for i := 0; i < n; i++ {

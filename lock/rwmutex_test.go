@@ -80,8 +80,7 @@ var rwWriter = spawn.Register("TestRWMutexExclusion.writer", func(ctx context.Co
 	}
 	n, _ := strconv.Atoi(c.Args()[0])
 	procs, _ := strconv.Atoi(c.Args()[1])
-	atomic.AddUint32(&sh.started, 1)
-	if err := testutil.Await("all processes to start", func() bool { return atomic.LoadUint32(&sh.started) == uint32(procs) }); err != nil {
+	if err := testutil.StartBarrier(&sh.started, procs); err != nil {
 		return err
 	}
 	for i := 0; i < n; i++ {
@@ -105,8 +104,7 @@ var rwReader = spawn.Register("TestRWMutexExclusion.reader", func(ctx context.Co
 		return err
 	}
 	procs, _ := strconv.Atoi(c.Args()[0])
-	atomic.AddUint32(&sh.started, 1)
-	if err := testutil.Await("all processes to start", func() bool { return atomic.LoadUint32(&sh.started) == uint32(procs) }); err != nil {
+	if err := testutil.StartBarrier(&sh.started, procs); err != nil {
 		return err
 	}
 	var wg sync.WaitGroup

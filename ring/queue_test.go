@@ -50,8 +50,7 @@ var childQProducer = spawn.Register("TestQueueConservation.producer", func(ctx c
 	}
 	id, _ := strconv.Atoi(c.Args()[0])
 	n, _ := strconv.Atoi(c.Args()[1])
-	atomic.AddUint32(&f.a, 1)
-	if err := testutil.Await("all processes to start", func() bool { return atomic.LoadUint32(&f.a) == qProducers+qConsumers }); err != nil {
+	if err := testutil.StartBarrier(&f.a, qProducers+qConsumers); err != nil {
 		return err
 	}
 	buf := make([]byte, 64)
@@ -89,8 +88,7 @@ var childQConsumer = spawn.Register("TestQueueConservation.consumer", func(ctx c
 		return err
 	}
 	n, _ := strconv.Atoi(c.Args()[0])
-	atomic.AddUint32(&f.a, 1)
-	if err := testutil.Await("all processes to start", func() bool { return atomic.LoadUint32(&f.a) == qProducers+qConsumers }); err != nil {
+	if err := testutil.StartBarrier(&f.a, qProducers+qConsumers); err != nil {
 		return err
 	}
 	last := [qProducers]int64{-1, -1, -1}

@@ -56,8 +56,7 @@ var limitWorker = spawn.Register("TestSemaphoreLimit.worker", func(ctx context.C
 	n, _ := strconv.Atoi(c.Args()[0])
 	limit, _ := strconv.Atoi(c.Args()[1])
 	procs, _ := strconv.Atoi(c.Args()[2])
-	atomic.AddUint32(&sh.started, 1)
-	if err := testutil.Await("all processes to start", func() bool { return atomic.LoadUint32(&sh.started) == uint32(procs) }); err != nil {
+	if err := testutil.StartBarrier(&sh.started, procs); err != nil {
 		return err
 	}
 	// Two goroutines per process, each yielding while it holds a unit, so

@@ -576,7 +576,7 @@ var childMapWriter = spawn.Register("TestMapWriters.writer", func(ctx context.Co
 	if err != nil {
 		return err
 	}
-	if err := sh.barrier(procs); err != nil {
+	if err := testutil.StartBarrier(&sh.arrived, procs); err != nil {
 		return err
 	}
 	for i := range n {
@@ -657,7 +657,7 @@ var childMapCounter = spawn.Register("TestMapUpdateCounters", func(ctx context.C
 	if err != nil {
 		return err
 	}
-	if err := sh.barrier(procs); err != nil {
+	if err := testutil.StartBarrier(&sh.arrived, procs); err != nil {
 		return err
 	}
 	for i := range n {
@@ -718,7 +718,7 @@ var childMapChurner = spawn.Register("TestMapChurnProcesses", func(ctx context.C
 	if err != nil {
 		return err
 	}
-	if err := sh.barrier(procs); err != nil {
+	if err := testutil.StartBarrier(&sh.arrived, procs); err != nil {
 		return err
 	}
 	for i := range n {

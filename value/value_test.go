@@ -42,15 +42,6 @@ func openShared(seg *shm.Segment) (*shared, error) {
 	return testutil.OpenOverlay[shared](seg, "shared")
 }
 
-// barrier arrives at the start barrier and waits until procs processes
-// have: so that processes that must contend really run at the same time.
-func (sh *shared) barrier(procs int) error {
-	atomic.AddUint32(&sh.arrived, 1)
-	return testutil.Await("all processes at the start barrier", func() bool {
-		return atomic.LoadUint32(&sh.arrived) >= uint32(procs)
-	})
-}
-
 // childArgs opens what every counting child needs: the segment's shared
 // words and its arguments n and procs.
 func childArgs(c *spawn.Child) (seg *shm.Segment, sh *shared, n, procs int, err error) {
@@ -74,7 +65,7 @@ var childCounterUpdate = spawn.Register("TestCounterUpdate", func(ctx context.Co
 	if err != nil {
 		return err
 	}
-	if err := sh.barrier(procs); err != nil {
+	if err := testutil.StartBarrier(&sh.arrived, procs); err != nil {
 		return err
 	}
 	for range n {
@@ -110,7 +101,7 @@ var childCounterAdd = spawn.Register("TestCounterAdd", func(ctx context.Context,
 	if err != nil {
 		return err
 	}
-	if err := sh.barrier(procs); err != nil {
+	if err := testutil.StartBarrier(&sh.arrived, procs); err != nil {
 		return err
 	}
 	var last int64
@@ -218,7 +209,7 @@ var childUnsync = spawn.Register("TestUnsynchronisedLoses", func(ctx context.Con
 	if err != nil {
 		return err
 	}
-	if err := sh.barrier(procs); err != nil {
+	if err := testutil.StartBarrier(&sh.arrived, procs); err != nil {
 		return err
 	}
 	for range n {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,4 +121,13 @@ func Await(what string, cond func() bool) error {
 		runtime.Gosched()
 	}
 	return nil
+}
+
+// StartBarrier counts the calling process in at a start barrier, the
+// shared word *arrived, and waits as Await does until procs processes
+// have arrived: so that processes meant to contend really run at the same
+// time.
+func StartBarrier(arrived *uint32, procs int) error {
+	atomic.AddUint32(arrived, 1)
+	return Await("all processes to start", func() bool { return atomic.LoadUint32(arrived) >= uint32(procs) })
 }
