@@ -63,8 +63,8 @@ func WaitAll(tb testing.TB, ps ...*spawn.Process) {
 // results. T must hold no Go pointers.
 func Overlay[T any](tb testing.TB, seg *shm.Segment, name string) *T {
 	tb.Helper()
-	size := (int(unsafe.Sizeof(*new(T))) + 63) / 64 * 64
-	b, err := shm.NewBytes(seg, name, max(size, 64))
+	size := max((int(unsafe.Sizeof(*new(T)))+63)/64*64, 64)
+	b, err := shm.NewBytes(seg, name, size)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func OpenOverlay[T any](seg *shm.Segment, name string) (*T, error) {
 	if err != nil {
 		return nil, err
 	}
-	if need := unsafe.Sizeof(*new(T)); uintptr(len(b)) < need || len(b) == 0 {
+	if need := unsafe.Sizeof(*new(T)); len(b) == 0 || uintptr(len(b)) < need {
 		return nil, fmt.Errorf("testutil: object %q holds %d bytes, a %T needs %d", name, len(b), *new(T), need)
 	}
 	return (*T)(unsafe.Pointer(&b[0])), nil

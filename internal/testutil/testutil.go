@@ -1,7 +1,9 @@
 //go:build linux
 
 // Package testutil is the multi-process test harness: TestMain's body,
-// bounded waits, and sizes that shrink under -short.
+// segments and the child processes that share them, bounded waits, and
+// sizes that shrink under -short; and, in fuzz.go, what the hostile fuzz
+// targets share.
 package testutil
 
 import (
