@@ -70,7 +70,7 @@ func New[T any](seg *shm.Segment, name string, n int) (*Array[T], error) {
 	if n < 0 {
 		return nil, &shm.Error{Op: op, Segment: seg.Name(), Object: name, Offset: -1, Err: fmt.Errorf("negative length %d", n)}
 	}
-	size, ok := objectSize(l.Size, uint64(n))
+	size, ok := objectSize(offData, l.Size, uint64(n))
 	if !ok {
 		return nil, &shm.Error{Op: op, Segment: seg.Name(), Object: name, Offset: -1,
 			Err: fmt.Errorf("%w: %d elements of %d bytes do not fit in memory", shm.ErrNoSpace, n, l.Size)}
@@ -97,18 +97,30 @@ func Open[T any](seg *shm.Segment, name string) (*Array[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("array: %w", err)
 	}
-	mem, err := seg.Lookup(name, shm.KindArray)
+	mem, h, err := lookup(seg, name, op, shm.KindArray, formArray, bounds, l)
 	if err != nil {
 		return nil, err
 	}
-	h, f := typelayout.Check(mem, func(form uint32) bool { return form == formArray }, bounds)
+	return newArray[T](seg, name, mem, int(h.Count), l) // bounds keeps Count within an int
+}
+
+// lookup returns the memory and header of the object called name in seg,
+// of kind and form, once typelayout.Check (with bounds) has passed its
+// header and it was created for l's type. Open and OpenList use it.
+func lookup(seg *shm.Segment, name, op string, kind shm.Kind, form uint32,
+	bounds func(typelayout.Header, int) *typelayout.Fault, l *typelayout.Layout) ([]byte, typelayout.Header, error) {
+	mem, err := seg.Lookup(name, kind)
+	if err != nil {
+		return nil, typelayout.Header{}, err
+	}
+	h, f := typelayout.Check(mem, func(got uint32) bool { return got == form }, bounds)
 	if f != nil {
-		return nil, f.Report(op, seg, name)
+		return nil, h, f.Report(op, seg, name)
 	}
 	if err := l.Match(h); err != nil {
-		return nil, &shm.Error{Op: op, Segment: seg.Name(), Object: name, Offset: -1, Err: err}
+		return nil, h, &shm.Error{Op: op, Segment: seg.Name(), Object: name, Offset: -1, Err: err}
 	}
-	return newArray[T](seg, name, mem, int(h.Count), l) // bounds keeps Count within an int
+	return mem, h, nil
 }
 
 // bounds checks that an array object's header describes elements that fit
@@ -118,20 +130,21 @@ func bounds(h typelayout.Header, size int) *typelayout.Fault {
 	if h.Count > math.MaxInt {
 		return typelayout.Faultf("count", typelayout.OffCount, "%d elements: more than an int counts", h.Count)
 	}
-	if need, ok := objectSize(h.Size, h.Count); !ok || need > size {
+	if need, ok := objectSize(offData, h.Size, h.Count); !ok || need > size {
 		return typelayout.Faultf("count", typelayout.OffCount, "%d elements of %d bytes do not fit in the %d-byte object", h.Count, h.Size, size)
 	}
 	return nil
 }
 
-// objectSize returns the size of an array object of count elements of size
-// bytes, and false if it cannot be represented.
-func objectSize(size, count uint64) (int, bool) {
+// objectSize returns the size of an object whose count elements of size
+// bytes start at offset off (offData in an array, offListData in a list),
+// and false if it cannot be represented.
+func objectSize(off, size, count uint64) (int, bool) {
 	hi, data := bits.Mul64(size, count)
 	if hi != 0 {
 		return 0, false
 	}
-	n, ok := layout.Add(offData, data)
+	n, ok := layout.Add(off, data)
 	if !ok || n > math.MaxInt {
 		return 0, false
 	}
@@ -139,11 +152,7 @@ func objectSize(size, count uint64) (int, bool) {
 }
 
 func newArray[T any](seg *shm.Segment, name string, mem []byte, n int, l *typelayout.Layout) (*Array[T], error) {
-	what := strconv.Quote(name)
-	if seg.Name() != "" {
-		what = strconv.Quote(seg.Name()) + "/" + what
-	}
-	mu, err := lock.MutexAt(mem[offLock:offLock+8], what+".lock")
+	mu, err := lock.MutexAt(mem[offLock:offLock+8], objectName(seg, name)+".lock")
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +164,14 @@ func newArray[T any](seg *shm.Segment, name string, mem []byte, n int, l *typela
 		a.word = int(l.Size) // elements at offData + i×size: naturally aligned words
 	}
 	return a, nil
+}
+
+// objectName is how the lock's panic messages name the object.
+func objectName(seg *shm.Segment, name string) string {
+	if seg.Name() == "" {
+		return strconv.Quote(name)
+	}
+	return strconv.Quote(seg.Name()) + "/" + strconv.Quote(name)
 }
 
 // Len returns the number of elements.
@@ -202,22 +219,7 @@ func (a *Array[T]) Set(i int, x T) {
 	if uint(i) >= uint(len(a.s)) {
 		panic(outOfRange(i, len(a.s)))
 	}
-	p := unsafe.Pointer(&a.s[i])
-	switch a.word {
-	case 8:
-		var w uint64
-		*(*T)(unsafe.Pointer(&w)) = x
-		// Release: publishes x, and this process's writes before it.
-		atomic.StoreUint64((*uint64)(p), w)
-		return
-	case 4:
-		var w uint32
-		*(*T)(unsafe.Pointer(&w)) = x
-		// Release, as above.
-		atomic.StoreUint32((*uint32)(p), w)
-		return
-	}
-	a.s[i] = x
+	store(&a.s[i], &x, a.word)
 }
 
 // outOfRange is the panic message of an index out of range, in the shape
@@ -227,6 +229,26 @@ func outOfRange(i, n int) string {
 		return "array: index out of range [" + strconv.Itoa(i) + "]"
 	}
 	return "array: index out of range [" + strconv.Itoa(i) + "] with length " + strconv.Itoa(n)
+}
+
+// store copies *x into the element at p: one atomic store if word, the
+// element's size, is 8 or 4, else a plain copy. Array.Set, List.Set and
+// List's appends write elements with it.
+func store[T any](p, x *T, word int) {
+	switch word {
+	case 8:
+		var w uint64
+		*(*T)(unsafe.Pointer(&w)) = *x
+		// Release: publishes x, and this process's writes before it.
+		atomic.StoreUint64((*uint64)(unsafe.Pointer(p)), w)
+	case 4:
+		var w uint32
+		*(*T)(unsafe.Pointer(&w)) = *x
+		// Release, as above.
+		atomic.StoreUint32((*uint32)(unsafe.Pointer(p)), w)
+	default:
+		*p = *x
+	}
 }
 
 // Slice returns the elements themselves: a []T of length and capacity

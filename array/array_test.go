@@ -24,15 +24,6 @@ import (
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-func newSeg(tb testing.TB, size int64) *shm.Segment {
-	seg, err := shm.CreateAnon(size)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { seg.Close() })
-	return seg
-}
-
 // shared holds the handshake words of a test; every access is atomic.
 type shared struct {
 	arrived uint32 // start barrier
@@ -40,37 +31,11 @@ type shared struct {
 }
 
 func newShared(tb testing.TB, seg *shm.Segment) *shared {
-	b, err := shm.NewBytes(seg, "shared", 64)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return (*shared)(unsafe.Pointer(&b[0]))
+	return testutil.Overlay[shared](tb, seg, "shared")
 }
 
 func openShared(seg *shm.Segment) (*shared, error) {
-	b, err := shm.OpenBytes(seg, "shared")
-	if err != nil {
-		return nil, err
-	}
-	return (*shared)(unsafe.Pointer(&b[0])), nil
-}
-
-func start(tb testing.TB, f *spawn.Func, seg *shm.Segment, args ...string) *spawn.Process {
-	tb.Helper()
-	p, err := f.Start(context.Background(), spawn.Options{Segments: []*shm.Segment{seg}, Args: args})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
-}
-
-func waitAll(tb testing.TB, ps ...*spawn.Process) {
-	tb.Helper()
-	for _, p := range ps {
-		if err := p.Wait(); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	return testutil.OpenOverlay[shared](seg, "shared")
 }
 
 // pattern is the value of element i in TestLargeArray: every bit of the
@@ -93,12 +58,12 @@ var childFill = spawn.Register("TestLargeArray", func(ctx context.Context, c *sp
 // parent reads every element back exactly.
 func TestLargeArray(t *testing.T) {
 	n := testutil.Size(64<<20, 8) / 8
-	seg := newSeg(t, int64(n)*8+1<<20)
+	seg := testutil.Segment(t, int64(n)*8+1<<20)
 	a, err := array.New[float64](seg, "big", n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitAll(t, start(t, childFill, seg))
+	testutil.WaitAll(t, testutil.Start(t, childFill, seg))
 	s := a.Slice()
 	if len(s) != n || cap(s) != n || a.Len() != n {
 		t.Fatalf("Slice has length %d and capacity %d, Len %d; want %d", len(s), cap(s), a.Len(), n)
@@ -126,8 +91,7 @@ var childUpdate = spawn.Register("TestUpdateFromProcesses", func(ctx context.Con
 	}
 	n, _ := strconv.Atoi(c.Args()[0])
 	procs, _ := strconv.Atoi(c.Args()[1])
-	atomic.AddUint32(&sh.arrived, 1)
-	if err := testutil.Await("all processes", func() bool { return atomic.LoadUint32(&sh.arrived) == uint32(procs) }); err != nil {
+	if err := testutil.StartBarrier(&sh.arrived, procs); err != nil {
 		return err
 	}
 	var failure error
@@ -152,7 +116,7 @@ var childUpdate = spawn.Register("TestUpdateFromProcesses", func(ctx context.Con
 // many times, with Update; every increment lands and no two Updates
 // overlap.
 func TestUpdateFromProcesses(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	a, err := array.New[int64](seg, "a", 16)
 	if err != nil {
 		t.Fatal(err)
@@ -160,11 +124,8 @@ func TestUpdateFromProcesses(t *testing.T) {
 	newShared(t, seg)
 	const procs = 3
 	n := testutil.Size(20_000, 10)
-	var ps []*spawn.Process
-	for range procs {
-		ps = append(ps, start(t, childUpdate, seg, strconv.Itoa(n), strconv.Itoa(procs)))
-	}
-	waitAll(t, ps...)
+	ps := testutil.StartN(t, procs, childUpdate, seg, strconv.Itoa(n), strconv.Itoa(procs))
+	testutil.WaitAll(t, ps...)
 	for i, x := range a.Slice() {
 		if x != int64(procs*n) {
 			t.Fatalf("element %d = %d after %d processes × %d Updates, want %d", i, x, procs, n, procs*n)
@@ -215,7 +176,7 @@ func roundTrip[T comparable](t *testing.T, seg *shm.Segment, name string, vals .
 // TestRoundTrip: elements of each size set through At and read through
 // Open, At and Slice.
 func TestRoundTrip(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	roundTrip(t, seg, "bool", true, false, true)
 	roundTrip(t, seg, "uint8", uint8(1), 255, 3)
 	roundTrip(t, seg, "int16", int16(-1), 2)
@@ -257,7 +218,7 @@ var childAtSet = spawn.Register("TestAtSetAcrossProcesses", func(ctx context.Con
 // TestAtSetAcrossProcesses: what a child writes with Set and Update, the
 // parent reads.
 func TestAtSetAcrossProcesses(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	a, err := array.New[float64](seg, "f", 10)
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +230,7 @@ func TestAtSetAcrossProcesses(t *testing.T) {
 	for i := range a.Len() {
 		a.Set(i, float64(i))
 	}
-	waitAll(t, start(t, childAtSet, seg))
+	testutil.WaitAll(t, testutil.Start(t, childAtSet, seg))
 	for i := range a.Len() {
 		want := float64(i * (i + 1) / 2)
 		if a.At(i) != want {
@@ -284,7 +245,7 @@ func TestAtSetAcrossProcesses(t *testing.T) {
 // TestBounds: At and Set panic like slice indexing, with the same message
 // shape, and change nothing.
 func TestBounds(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	a, err := array.New[int64](seg, "a", 3)
 	if err != nil {
 		t.Fatal(err)
@@ -349,7 +310,7 @@ type (
 // TestTypes: refused element types are named; Open checks the element type
 // and accepts the same layout under another name.
 func TestTypes(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	const refusal = ": only fixed-size types without pointers can live in shared memory"
 	for _, c := range []struct {
 		err  error
@@ -452,7 +413,7 @@ func TestCorruptHeader(t *testing.T) {
 		{"checksum", func(h []byte) { h[typelayout.OffCheck+7] ^= 0x80 }, "check", typelayout.OffCheck, "header checksum"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			seg := newSeg(t, 1<<20)
+			seg := testutil.Segment(t, 1<<20)
 			a, err := array.New[float64](seg, "a", 10)
 			if err != nil {
 				t.Fatal(err)
@@ -486,7 +447,7 @@ func TestCorruptHeader(t *testing.T) {
 // naming the count rather than making a slice no int can measure.
 func TestCountBeyondInt(t *testing.T) {
 	for _, count := range []uint64{1 << 63, math.MaxUint64} {
-		seg := newSeg(t, 1<<20)
+		seg := testutil.Segment(t, 1<<20)
 		if _, err := array.New[struct{}](seg, "a", 3); err != nil {
 			t.Fatal(err)
 		}
@@ -536,13 +497,13 @@ var childDieInUpdate = spawn.Register("TestCrashInUpdate", func(ctx context.Cont
 // writes and the lock; the next locker takes the lock over and learns of it
 // from LockContext, and Update works again.
 func TestCrashInUpdate(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	a, err := array.New[int64](seg, "a", 8)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sh := newShared(t, seg)
-	p := start(t, childDieInUpdate, seg)
+	p := testutil.Start(t, childDieInUpdate, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the child to stop inside Update", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
 	p.Kill()
 	p.Wait()
@@ -570,7 +531,7 @@ func TestCrashInUpdate(t *testing.T) {
 // TestLocker: the Python idiom "with arr.get_lock(): arr[i] += 1" works with
 // At and Set under Locker.
 func TestLocker(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	a, err := array.New[int32](seg, "a", 2)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/shmkit/shmkit/array"
+	"github.com/shmkit/shmkit/internal/testutil"
 )
 
 // BenchmarkBulk: bulk transfers through Slice, beside the same operation on
@@ -22,7 +23,7 @@ import (
 func BenchmarkBulk(b *testing.B) {
 	for _, size := range []int{64 << 10, 8 << 20} {
 		n := size / 8
-		seg := newSeg(b, int64(size)+1<<20)
+		seg := testutil.Segment(b, int64(size)+1<<20)
 		a, err := array.New[float64](seg, "a", n)
 		if err != nil {
 			b.Fatal(err)
@@ -78,7 +79,7 @@ func sizeName(n int) string {
 // BenchmarkAtSet: At and Set of a float64 (one atomic load or store), beside
 // indexing the Slice view.
 func BenchmarkAtSet(b *testing.B) {
-	a, err := array.New[float64](newSeg(b, 1<<20), "a", 1024)
+	a, err := array.New[float64](testutil.Segment(b, 1<<20), "a", 1024)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -301,11 +301,7 @@ func FuzzArrayHostile(f *testing.F) {
 	}
 	f.Add(append([]byte{8, 8, 8}, append(all, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 3, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 5, 0, 0, 5, 1, 0, 5, 2, 0, 6, 0, 7, 1, 8, 2)...))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		seg, err := shm.CreateAnon(1 << 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
+		seg := testutil.Segment(t, 1<<16)
 		o := testutil.NewFuzzInput(in)
 		z := &arrayFuzz{t: t, seg: seg}
 		a, err := array.New[int64](seg, "a", o.Byte()%9)

@@ -31,9 +31,9 @@ func TestObjectSize(t *testing.T) {
 		{8, 1 << 61, 0, false}, {1 << 32, 1 << 32, 0, false}, {1, math.MaxInt64 - 128, math.MaxInt64, true},
 		{1, math.MaxInt64 - 127, 0, false}, {math.MaxUint64, 2, 0, false},
 	} {
-		got, ok := objectSize(c.size, c.count)
+		got, ok := objectSize(offData, c.size, c.count)
 		if got != c.want || ok != c.ok {
-			t.Errorf("objectSize(%d, %d) = %d, %v; want %d, %v", c.size, c.count, got, ok, c.want, c.ok)
+			t.Errorf("objectSize(offData, %d, %d) = %d, %v; want %d, %v", c.size, c.count, got, ok, c.want, c.ok)
 		}
 	}
 }
@@ -54,10 +54,10 @@ func TestListLayoutOffsets(t *testing.T) {
 	if offListLock%layout.CacheLine != 0 || offListLen%layout.CacheLine != 0 || offListData%layout.CacheLine != 0 {
 		t.Error("the lock word, the length and the elements must each start a cache line")
 	}
-	if n, ok := listSize(8, 3); !ok || n != offListData+24 {
-		t.Errorf("listSize(8, 3) = %d, %v", n, ok)
+	if n, ok := objectSize(offListData, 8, 3); !ok || n != offListData+24 {
+		t.Errorf("objectSize(offListData, 8, 3) = %d, %v", n, ok)
 	}
-	if _, ok := listSize(1<<32, 1<<32); ok {
-		t.Error("listSize overflow not caught")
+	if _, ok := objectSize(offListData, 1<<32, 1<<32); ok {
+		t.Error("objectSize(offListData, ...) overflow not caught")
 	}
 }

@@ -2,8 +2,6 @@ package array
 
 import (
 	"fmt"
-	"math"
-	"math/bits"
 	"strconv"
 	"sync/atomic"
 	"unsafe"
@@ -79,7 +77,7 @@ func NewList[T any](seg *shm.Segment, name string, capacity int) (*List[T], erro
 	if capacity < 0 {
 		return nil, &shm.Error{Op: op, Segment: seg.Name(), Object: name, Offset: -1, Err: fmt.Errorf("negative capacity %d", capacity)}
 	}
-	size, ok := listSize(l.Size, uint64(capacity))
+	size, ok := objectSize(offListData, l.Size, uint64(capacity))
 	if !ok {
 		return nil, &shm.Error{Op: op, Segment: seg.Name(), Object: name, Offset: -1,
 			Err: fmt.Errorf("%w: %d elements of %d bytes do not fit in memory", shm.ErrNoSpace, capacity, l.Size)}
@@ -106,49 +104,24 @@ func OpenList[T any](seg *shm.Segment, name string) (*List[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("array: %w", err)
 	}
-	mem, err := seg.Lookup(name, shm.KindList)
+	mem, h, err := lookup(seg, name, op, shm.KindList, formList, listBounds, l)
 	if err != nil {
 		return nil, err
 	}
-	h, f := typelayout.Check(mem, func(form uint32) bool { return form == formList }, listBounds)
-	if f != nil {
-		return nil, f.Report(op, seg, name)
-	}
-	if err := l.Match(h); err != nil {
-		return nil, &shm.Error{Op: op, Segment: seg.Name(), Object: name, Offset: -1, Err: err}
-	}
-	return newList[T](seg, name, mem, int(h.Count), l) // listSize bounds Count
+	return newList[T](seg, name, mem, int(h.Count), l) // listBounds bounds Count
 }
 
 // listBounds checks that a list object's header describes elements that
 // fit in the object's size bytes.
 func listBounds(h typelayout.Header, size int) *typelayout.Fault {
-	if need, ok := listSize(h.Size, h.Count); !ok || need > size {
+	if need, ok := objectSize(offListData, h.Size, h.Count); !ok || need > size {
 		return typelayout.Faultf("count", typelayout.OffCount, "%d elements of %d bytes do not fit in the %d-byte object", h.Count, h.Size, size)
 	}
 	return nil
 }
 
-// listSize returns the size of a list object of count elements of size
-// bytes, and false if it cannot be represented.
-func listSize(size, count uint64) (int, bool) {
-	hi, data := bits.Mul64(size, count)
-	if hi != 0 {
-		return 0, false
-	}
-	n, ok := layout.Add(offListData, data)
-	if !ok || n > math.MaxInt {
-		return 0, false
-	}
-	return int(n), true
-}
-
 func newList[T any](seg *shm.Segment, name string, mem []byte, capacity int, l *typelayout.Layout) (*List[T], error) {
-	what := strconv.Quote(name)
-	if seg.Name() != "" {
-		what = strconv.Quote(seg.Name()) + "/" + what
-	}
-	mu, err := lock.MutexAt(mem[offListLock:offListLock+8], what+".lock")
+	mu, err := lock.MutexAt(mem[offListLock:offListLock+8], objectName(seg, name)+".lock")
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +188,7 @@ func (l *List[T]) extend(xs []T) (int, error) {
 		return 0, l.errorf("append", "", -1, shm.ErrNoSpace, "%d elements, %d of the list's %d are free", len(xs), c-n, c)
 	}
 	for i := range xs {
-		l.store(int(n)+i, &xs[i])
+		store(&l.s[int(n)+i], &xs[i], l.word)
 	}
 	if testHookAppend != nil {
 		testHookAppend()
@@ -282,26 +255,7 @@ func (l *List[T]) Set(i int, x T) {
 	if n := l.Len(); uint(i) >= uint(n) {
 		panic(outOfRange(i, n))
 	}
-	l.store(i, &x)
-}
-
-// store writes element i, atomically for a 4- or 8-byte T.
-func (l *List[T]) store(i int, x *T) {
-	p := unsafe.Pointer(&l.s[i])
-	switch l.word {
-	case 8:
-		var w uint64
-		*(*T)(unsafe.Pointer(&w)) = *x
-		// Release: publishes x, and this process's writes before it.
-		atomic.StoreUint64((*uint64)(p), w)
-	case 4:
-		var w uint32
-		*(*T)(unsafe.Pointer(&w)) = *x
-		// Release, as above.
-		atomic.StoreUint32((*uint32)(p), w)
-	default:
-		l.s[i] = *x
-	}
+	store(&l.s[i], &x, l.word)
 }
 
 // Slice returns the elements themselves: a []T of length Len() at the time

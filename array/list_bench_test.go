@@ -6,12 +6,13 @@ import (
 	"testing"
 
 	"github.com/shmkit/shmkit/array"
+	"github.com/shmkit/shmkit/internal/testutil"
 )
 
 // BenchmarkListAppend: Append of an 8-byte element by one goroutine, the
 // list truncated when full; and At of an element below the length.
 func BenchmarkListAppend(b *testing.B) {
-	l, err := array.NewList[int64](newSeg(b, 1<<20), "l", 1<<16)
+	l, err := array.NewList[int64](testutil.Segment(b, 1<<20), "l", 1<<16)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -24,7 +25,7 @@ func BenchmarkListAppend(b *testing.B) {
 }
 
 func BenchmarkListAt(b *testing.B) {
-	l, err := array.NewList[int64](newSeg(b, 1<<20), "l", 1024)
+	l, err := array.NewList[int64](testutil.Segment(b, 1<<20), "l", 1024)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/shmkit/shmkit/array"
+	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -20,11 +21,7 @@ func FuzzListHostile(f *testing.F) {
 	f.Add([]byte{1, 1, 1, 1, 0, 16, 3, 0, 0, 0, 0, 0, 0, 0, 2, 3, 4, 5, 6})
 	f.Add([]byte{0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 6, 1, 2, 0, 17, 1, 2, 3, 4, 5, 6, 7, 8, 2})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		seg, err := shm.CreateAnon(1 << 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
+		seg := testutil.Segment(t, 1<<16)
 		l, err := array.NewList[record](seg, "l", 6)
 		if err != nil {
 			t.Fatal(err)

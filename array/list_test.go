@@ -32,7 +32,7 @@ func makeRecord(proc, seq int) record {
 }
 
 func TestListBasics(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	l, err := array.NewList[record](seg, "l", 5)
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +135,7 @@ func TestListBasics(t *testing.T) {
 // TestListGoroutines: goroutines of one process append at once; each index
 // is returned once and holds what its appender appended.
 func TestListGoroutines(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	const gs, n = 4, 2000
 	l, err := array.NewList[uint64](seg, "l", gs*n)
 	if err != nil {
@@ -210,8 +210,7 @@ var childListAppend = spawn.Register("TestListAppendProcesses", func(ctx context
 	id, _ := strconv.Atoi(c.Args()[0])
 	n, _ := strconv.Atoi(c.Args()[1])
 	procs, _ := strconv.Atoi(c.Args()[2])
-	atomic.AddUint32(&sh.arrived, 1)
-	if err := testutil.Await("all processes to start", func() bool { return atomic.LoadUint32(&sh.arrived) == uint32(procs) }); err != nil {
+	if err := testutil.StartBarrier(&sh.arrived, procs); err != nil {
 		return err
 	}
 	for i := range n {
@@ -235,7 +234,7 @@ var childListAppend = spawn.Register("TestListAppendProcesses", func(ctx context
 func TestListAppendProcesses(t *testing.T) {
 	const procs = 4
 	n := testutil.Size(10_000, 5)
-	seg := newSeg(t, 4<<20)
+	seg := testutil.Segment(t, 4<<20)
 	l, err := array.NewList[record](seg, "l", procs*n)
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +242,7 @@ func TestListAppendProcesses(t *testing.T) {
 	newShared(t, seg)
 	var ps []*spawn.Process
 	for id := range procs {
-		ps = append(ps, start(t, childListAppend, seg, strconv.Itoa(id), strconv.Itoa(n), strconv.Itoa(procs)))
+		ps = append(ps, testutil.Start(t, childListAppend, seg, strconv.Itoa(id), strconv.Itoa(n), strconv.Itoa(procs)))
 	}
 	for _, p := range ps {
 		if err := p.Wait(); err != nil {
@@ -299,13 +298,13 @@ var childListDie = spawn.Register("TestListCrash", func(ctx context.Context, c *
 func TestListCrash(t *testing.T) {
 	for _, op := range []string{"append", "extend"} {
 		t.Run(op, func(t *testing.T) {
-			seg := newSeg(t, 1<<20)
+			seg := testutil.Segment(t, 1<<20)
 			l, err := array.NewList[record](seg, "l", 10)
 			if err != nil {
 				t.Fatal(err)
 			}
 			sh := newShared(t, seg)
-			p := start(t, childListDie, seg, "3", op)
+			p := testutil.Start(t, childListDie, seg, "3", op)
 			testutil.WaitFor(t, testutil.Timeout, "the appender to stop before publishing", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
 			p.Kill()
 			p.Wait()
@@ -327,7 +326,7 @@ func TestListCrash(t *testing.T) {
 // the field; a length word beyond the capacity reads as the capacity, and
 // Append reports it, until Truncate stores a good one.
 func TestListCorrupt(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	l, err := array.NewList[int64](seg, "l", 4)
 	if err != nil {
 		t.Fatal(err)
@@ -337,12 +336,7 @@ func TestListCorrupt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var objOff int64
-	for _, o := range seg.Objects() {
-		if o.Name == "l" {
-			objOff = o.Offset
-		}
-	}
+	objOff := testutil.ObjectOffset(t, seg, "l")
 	for _, c := range []struct {
 		off   int
 		val   uint64

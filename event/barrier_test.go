@@ -66,7 +66,7 @@ var barrierParty = spawn.Register("TestBarrierRounds.party", func(ctx context.Co
 })
 
 func TestBarrierRounds(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	const parties = 3
 	if _, err := event.NewBarrier(seg, "b", parties); err != nil {
 		t.Fatal(err)
@@ -76,11 +76,8 @@ func TestBarrierRounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ps []*spawn.Process
-	for i := 0; i < parties; i++ {
-		ps = append(ps, start(t, barrierParty, seg, strconv.Itoa(n)))
-	}
-	waitAll(t, ps...)
+	ps := testutil.StartN(t, parties, barrierParty, seg, strconv.Itoa(n))
+	testutil.WaitAll(t, ps...)
 	rs := roundsIn(mem, n)
 	for r := 0; r < n; r++ {
 		if rs.arrived[r] != parties || rs.indices[r] != 1<<parties-1 {
@@ -117,20 +114,20 @@ var brokenWaiter = spawn.Register("TestBarrierAbort.waiter", func(ctx context.Co
 func TestBarrierAbortReset(t *testing.T) {
 	for _, how := range []string{"abort", "reset"} {
 		t.Run(how, func(t *testing.T) {
-			seg := newSeg(t)
+			seg := testutil.Segment(t, 1<<20)
 			b, err := event.NewBarrier(seg, "b", 3)
 			if err != nil {
 				t.Fatal(err)
 			}
 			cs := newCounters(t, seg)
-			ps := []*spawn.Process{start(t, brokenWaiter, seg), start(t, brokenWaiter, seg)}
+			ps := []*spawn.Process{testutil.Start(t, brokenWaiter, seg), testutil.Start(t, brokenWaiter, seg)}
 			testutil.WaitFor(t, testutil.Timeout, "two parties to wait", func() bool { return b.Waiting() == 2 && b.WaitersForTest() == 2 })
 			if how == "abort" {
 				b.Abort()
 			} else {
 				b.Reset() // breaks the round for those waiting
 			}
-			waitAll(t, ps...)
+			testutil.WaitAll(t, ps...)
 			if r, w := atomic.LoadUint32(&cs.result), atomic.LoadUint32(&cs.woken); r != 2 || w != 0 {
 				t.Fatalf("%d waiters got ErrBroken and %d passed, want 2 and 0", r, w)
 			}
@@ -147,11 +144,11 @@ func TestBarrierAbortReset(t *testing.T) {
 				t.Fatalf("after Reset: Broken %v, Waiting %d", b.Broken(), b.Waiting())
 			}
 			// Usable again: this process and two more make a round.
-			ps = []*spawn.Process{start(t, brokenWaiter, seg), start(t, brokenWaiter, seg)}
+			ps = []*spawn.Process{testutil.Start(t, brokenWaiter, seg), testutil.Start(t, brokenWaiter, seg)}
 			if _, err := b.Wait(context.Background()); err != nil {
 				t.Fatalf("Wait after Reset = %v", err)
 			}
-			waitAll(t, ps...)
+			testutil.WaitAll(t, ps...)
 			if w := atomic.LoadUint32(&cs.woken); w != 2 {
 				t.Fatalf("%d parties passed the round after Reset, want 2", w)
 			}
@@ -160,7 +157,7 @@ func TestBarrierAbortReset(t *testing.T) {
 }
 
 func TestBarrierContext(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	b, err := event.NewBarrier(seg, "b", 2)
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +177,7 @@ func TestBarrierContext(t *testing.T) {
 	if !b.Broken() {
 		t.Fatal("a cancelled Wait did not break the barrier")
 	}
-	waitAll(t, start(t, brokenWaiter, seg))
+	testutil.WaitAll(t, testutil.Start(t, brokenWaiter, seg))
 	if r := atomic.LoadUint32(&cs.result); r != 1 {
 		t.Fatalf("a party arriving at the broken barrier: result %d, want ErrBroken", r)
 	}
@@ -191,11 +188,11 @@ func TestBarrierContext(t *testing.T) {
 		t.Fatalf("Wait past deadline = %v, want DeadlineExceeded", err)
 	}
 	b.Reset()
-	p := start(t, brokenWaiter, seg)
+	p := testutil.Start(t, brokenWaiter, seg)
 	if i, err := b.Wait(context.Background()); err != nil || (i != 0 && i != 1) {
 		t.Fatalf("Wait after Reset = %d, %v", i, err)
 	}
-	waitAll(t, p)
+	testutil.WaitAll(t, p)
 	if w := atomic.LoadUint32(&cs.woken); w != 1 {
 		t.Fatalf("the other party did not pass the round (woken %d)", w)
 	}
@@ -260,15 +257,15 @@ func TestBarrierPartyDeath(t *testing.T) {
 	// without it, and the next one breaks.
 	for _, mode := range []string{"stay", "arrive"} {
 		t.Run(mode, func(t *testing.T) {
-			seg := newSeg(t)
+			seg := testutil.Segment(t, 1<<20)
 			b, err := event.NewBarrier(seg, "b", 3)
 			if err != nil {
 				t.Fatal(err)
 			}
 			cs := newCounters(t, seg)
 			const k = 5
-			victim := start(t, deathParty, seg, strconv.Itoa(k), mode)
-			other := start(t, survivor, seg)
+			victim := testutil.Start(t, deathParty, seg, strconv.Itoa(k), mode)
+			other := testutil.Start(t, survivor, seg)
 			for r := 0; r < k; r++ {
 				if _, err := b.Wait(context.Background()); err != nil {
 					t.Fatalf("round %d: %v", r, err)
@@ -293,7 +290,7 @@ func TestBarrierPartyDeath(t *testing.T) {
 				t.Fatalf("Wait after a party died = %v, want ErrBroken", err2)
 			}
 			took := time.Since(died)
-			waitAll(t, other)
+			testutil.WaitAll(t, other)
 			t.Logf("barrier broke %v after the party was reaped; the survivor made %d rounds", took, atomic.LoadUint32(&cs.woken))
 			if took > time.Second {
 				t.Errorf("detection took %v", took)
@@ -318,7 +315,7 @@ func TestBarrierPartyDeath(t *testing.T) {
 // A barrier used by one set of processes, then Reset and used by another:
 // the exits of the first set are not taken for deaths.
 func TestBarrierNewParties(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	b, err := event.NewBarrier(seg, "b", 2)
 	if err != nil {
 		t.Fatal(err)
@@ -327,17 +324,17 @@ func TestBarrierNewParties(t *testing.T) {
 	if _, err := shm.NewBytes(seg, "rounds", 8*n); err != nil {
 		t.Fatal(err)
 	}
-	waitAll(t, start(t, barrierParty, seg, strconv.Itoa(n)), start(t, barrierParty, seg, strconv.Itoa(n)))
+	testutil.WaitAll(t, testutil.Start(t, barrierParty, seg, strconv.Itoa(n)), testutil.Start(t, barrierParty, seg, strconv.Itoa(n)))
 	if got := b.PartySlotsForTest(); got != 2 {
 		t.Fatalf("%d party slots after the first set exited, want 2", got)
 	}
 	b.Reset()
 	cs := newCounters(t, seg)
-	p := start(t, brokenWaiter, seg)
+	p := testutil.Start(t, brokenWaiter, seg)
 	if _, err := b.Wait(context.Background()); err != nil {
 		t.Fatalf("Wait with a new party = %v", err)
 	}
-	waitAll(t, p)
+	testutil.WaitAll(t, p)
 	if w := atomic.LoadUint32(&cs.woken); w != 1 {
 		t.Fatalf("the new party's Wait failed")
 	}
@@ -348,7 +345,7 @@ func TestBarrierNewParties(t *testing.T) {
 }
 
 func TestBarrierOneParty(t *testing.T) {
-	b, err := event.NewBarrier(newSeg(t), "b", 1)
+	b, err := event.NewBarrier(testutil.Segment(t, 1<<20), "b", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +357,7 @@ func TestBarrierOneParty(t *testing.T) {
 }
 
 func TestOpenBarrier(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	for _, bad := range []int{0, -1} {
 		if _, err := event.NewBarrier(seg, "bad", bad); err == nil {
 			t.Errorf("NewBarrier with %d parties succeeded", bad)
@@ -402,17 +399,12 @@ func TestBarrierCorrupt(t *testing.T) {
 		{"count beyond parties", event.OffBarCount, 7, "count", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			seg := newSeg(t)
+			seg := testutil.Segment(t, 1<<20)
 			b, err := event.NewBarrier(seg, "b", 3)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var off int64
-			for _, o := range seg.Objects() {
-				if o.Name == "b" {
-					off = o.Offset
-				}
-			}
+			off := testutil.ObjectOffset(t, seg, "b")
 			if _, err := seg.File().WriteAt(binary.NativeEndian.AppendUint32(nil, tc.value), off+int64(tc.off)); err != nil {
 				t.Fatal(err)
 			}
@@ -436,25 +428,25 @@ func TestBarrierCorrupt(t *testing.T) {
 // and exited are not taken, in the next round, for dead parties it waits
 // for — even by a waiter that sleeps past the party check.
 func TestBarrierResetForgetsParties(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	b, err := event.NewBarrier(seg, "b", 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	newCounters(t, seg)
-	ps := []*spawn.Process{start(t, brokenWaiter, seg), start(t, brokenWaiter, seg)}
+	ps := []*spawn.Process{testutil.Start(t, brokenWaiter, seg), testutil.Start(t, brokenWaiter, seg)}
 	testutil.WaitFor(t, testutil.Timeout, "two parties to wait", func() bool { return b.Waiting() == 2 && b.WaitersForTest() == 2 })
 	b.Reset()
-	waitAll(t, ps...) // they got ErrBroken and exited
+	testutil.WaitAll(t, ps...) // they got ErrBroken and exited
 	res := make(chan error, 1)
 	go func() { _, err := b.Wait(context.Background()); res <- err }()
 	testutil.WaitFor(t, testutil.Timeout, "this process to wait", func() bool { return b.Waiting() == 1 })
 	// Let the lone waiter sleep past the party check (25 ms) before the
 	// new parties arrive: the scenario under test, not synchronisation.
 	time.Sleep(60 * time.Millisecond)
-	ps = []*spawn.Process{start(t, brokenWaiter, seg), start(t, brokenWaiter, seg)}
+	ps = []*spawn.Process{testutil.Start(t, brokenWaiter, seg), testutil.Start(t, brokenWaiter, seg)}
 	if err := <-res; err != nil {
 		t.Fatalf("Wait of the round after Reset = %v, want nil", err)
 	}
-	waitAll(t, ps...)
+	testutil.WaitAll(t, ps...)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shmkit/shmkit/event"
 	"github.com/shmkit/shmkit/internal/ipcbench"
+	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/shm"
 	"github.com/shmkit/shmkit/spawn"
 )
@@ -16,7 +17,7 @@ import (
 // BenchmarkSetWait: Set on a set event (a no-op), Wait on a set event, and
 // a Set+Clear pair with nobody waiting, by one goroutine.
 func BenchmarkSetWait(b *testing.B) {
-	e, err := event.New(newSeg(b), "e")
+	e, err := event.New(testutil.Segment(b, 1<<20), "e")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -80,7 +81,7 @@ var eventPong = spawn.Register("benchEventPong", func(ctx context.Context, c *sp
 })
 
 func startEvent(b *testing.B) *eventPinger {
-	seg := newSeg(b)
+	seg := testutil.Segment(b, 1<<20)
 	ping, err := event.New(seg, "ping")
 	if err != nil {
 		b.Fatal(err)
@@ -90,7 +91,7 @@ func startEvent(b *testing.B) *eventPinger {
 		b.Fatal(err)
 	}
 	cs := newCounters(b, seg)
-	return &eventPinger{ping: ping, pong: pong, cs: cs, seg: seg, p: start(b, eventPong, seg)}
+	return &eventPinger{ping: ping, pong: pong, cs: cs, seg: seg, p: testutil.Start(b, eventPong, seg)}
 }
 
 func (t *eventPinger) Ping() error {
@@ -134,13 +135,13 @@ var barrierPong = spawn.Register("benchBarrierPong", func(ctx context.Context, c
 })
 
 func startBarrier(b *testing.B) *barrierPinger {
-	seg := newSeg(b)
+	seg := testutil.Segment(b, 1<<20)
 	bar, err := event.NewBarrier(seg, "b", 2)
 	if err != nil {
 		b.Fatal(err)
 	}
 	cs := newCounters(b, seg)
-	return &barrierPinger{b: bar, cs: cs, p: start(b, barrierPong, seg)}
+	return &barrierPinger{b: bar, cs: cs, p: testutil.Start(b, barrierPong, seg)}
 }
 
 func (t *barrierPinger) Ping() error {
@@ -168,14 +169,5 @@ func BenchmarkPingPong(b *testing.B) {
 		defer t.Close()
 		ipcbench.RoundTrip(b, t)
 	})
-	for _, name := range []string{ipcbench.Futex, ipcbench.Atomic} {
-		b.Run("mech="+name, func(b *testing.B) {
-			p, err := ipcbench.StartBaseline(name, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
-			ipcbench.RoundTrip(b, p)
-		})
-	}
+	ipcbench.SignalBaselines(b, ipcbench.Futex, ipcbench.Atomic)
 }

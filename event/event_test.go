@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/shmkit/shmkit/event"
 	"github.com/shmkit/shmkit/internal/testutil"
@@ -19,56 +18,21 @@ import (
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-func newSeg(tb testing.TB) *shm.Segment {
-	seg, err := shm.CreateAnon(1 << 20)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { seg.Close() })
-	return seg
-}
-
-func start(tb testing.TB, f *spawn.Func, seg *shm.Segment, args ...string) *spawn.Process {
-	tb.Helper()
-	p, err := f.Start(context.Background(), spawn.Options{Segments: []*shm.Segment{seg}, Args: args})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
-}
-
-func waitAll(tb testing.TB, ps ...*spawn.Process) {
-	tb.Helper()
-	for _, p := range ps {
-		if err := p.Wait(); err != nil {
-			tb.Fatal(err)
-		}
-	}
-}
-
 // counters are plain words in the segment for handshakes and results.
 type counters struct {
-	started uint32
-	woken   uint32
-	flag    uint32
-	result  uint32
-	ns      int64
+	_      uint32
+	woken  uint32
+	flag   uint32
+	result uint32
+	ns     int64
 }
 
 func newCounters(tb testing.TB, seg *shm.Segment) *counters {
-	b, err := shm.NewBytes(seg, "counters", 64)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return (*counters)(unsafe.Pointer(&b[0]))
+	return testutil.Overlay[counters](tb, seg, "counters")
 }
 
 func openCounters(seg *shm.Segment) (*counters, error) {
-	b, err := shm.OpenBytes(seg, "counters")
-	if err != nil {
-		return nil, err
-	}
-	return (*counters)(unsafe.Pointer(&b[0])), nil
+	return testutil.OpenOverlay[counters](seg, "counters")
 }
 
 // eventWaiter waits for "e" in two goroutines, and counts them when they
@@ -105,17 +69,14 @@ var eventWaiter = spawn.Register("TestEventWaiters.waiter", func(ctx context.Con
 func TestEventWaiters(t *testing.T) {
 	for _, clear := range []bool{false, true} {
 		t.Run(fmt.Sprintf("clear=%v", clear), func(t *testing.T) {
-			seg := newSeg(t)
+			seg := testutil.Segment(t, 1<<20)
 			e, err := event.New(seg, "e")
 			if err != nil {
 				t.Fatal(err)
 			}
 			cs := newCounters(t, seg)
 			const procs = 3
-			var ps []*spawn.Process
-			for i := 0; i < procs; i++ {
-				ps = append(ps, start(t, eventWaiter, seg))
-			}
+			ps := testutil.StartN(t, procs, eventWaiter, seg)
 			testutil.WaitFor(t, testutil.Timeout, "every waiter to block", func() bool { return e.WaitersForTest() == 2*procs })
 			e.Set()
 			if clear {
@@ -123,7 +84,7 @@ func TestEventWaiters(t *testing.T) {
 				// waiting still returns.
 				e.Clear()
 			}
-			waitAll(t, ps...)
+			testutil.WaitAll(t, ps...)
 			if w := atomic.LoadUint32(&cs.woken); w != 2*procs {
 				t.Fatalf("%d waiters returned nil, want %d", w, 2*procs)
 			}
@@ -149,7 +110,7 @@ var eventLate = spawn.Register("TestEventSetBeforeWait.waiter", func(ctx context
 })
 
 func TestEventSetBeforeWait(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	e, err := event.New(seg, "e")
 	if err != nil {
 		t.Fatal(err)
@@ -163,11 +124,11 @@ func TestEventSetBeforeWait(t *testing.T) {
 	if after := e.StateForTest(); after != before {
 		t.Fatalf("Set on a set Event changed its state from %#x to %#x", before, after)
 	}
-	waitAll(t, start(t, eventLate, seg))
+	testutil.WaitAll(t, testutil.Start(t, eventLate, seg))
 }
 
 func TestEventClearAndContext(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	e, err := event.New(seg, "e")
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +168,7 @@ func TestEventClearAndContext(t *testing.T) {
 }
 
 func TestOpenEvent(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	a, err := event.New(seg, "e")
 	if err != nil {
 		t.Fatal(err)
@@ -257,7 +218,7 @@ var setAndDie = spawn.Register("TestEventSetterKilled.setter", func(ctx context.
 // A setter killed after raising the flag but before waking anyone: the
 // sleepers notice anyway, when their bounded sleep ends.
 func TestEventSetterKilled(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	e, err := event.New(seg, "e")
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +227,7 @@ func TestEventSetterKilled(t *testing.T) {
 	res := make(chan error, 1)
 	go func() { res <- e.Wait(context.Background()) }()
 	testutil.WaitFor(t, testutil.Timeout, "Wait to block", func() bool { return e.WaitersForTest() == 1 })
-	p := start(t, setAndDie, seg)
+	p := testutil.Start(t, setAndDie, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the setter to stop before its wake", func() bool { return atomic.LoadUint32(&cs.flag) == 1 })
 	p.Kill()
 	p.Wait()

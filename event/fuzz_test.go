@@ -3,11 +3,9 @@
 package event_test
 
 import (
-	"context"
 	"errors"
 	"sync/atomic"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/event"
@@ -15,34 +13,6 @@ import (
 	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/shm"
 )
-
-// tinyWait is the deadline of the contexts that let a blocking call reach
-// its futex wait before it gives up; tinyWaits is how many one run may
-// use, since each costs a tick of the timer (up to a millisecond), and
-// inputs that repeat one byte would otherwise take seconds.
-const (
-	tinyWait  = 200 * time.Microsecond
-	tinyWaits = 2
-)
-
-// fuzzCtx returns the context for a blocking operation: an ended one, or,
-// when op is 0x80 to 0x8f and *left is not 0, one that ends after
-// tinyWait (and then *left goes down by one).
-func fuzzCtx(op int, left *int) (context.Context, context.CancelFunc) {
-	if op&0xf0 == 0x80 && *left > 0 {
-		*left--
-		return context.WithTimeout(context.Background(), tinyWait)
-	}
-	return testutil.Cancelled, func() {}
-}
-
-// isCtxErr reports whether err is the error of ctx, which has ended.
-func isCtxErr(ctx context.Context, err error) bool {
-	return err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err())
-}
-
-// selfTag is the holder tag of this process.
-var selfTag = holders.SelfTag()
 
 // boundary32 are 32-bit values at the edges of the fields' ranges: counts,
 // parties, and a barrier's Seq with its broken bit or a high round.
@@ -84,7 +54,7 @@ type eventFuzz struct {
 	e          *event.Event
 	b          *event.Barrier
 	eMem, bMem []byte
-	tiny       int // tiny-deadline contexts left (fuzzCtx)
+	tiny       int // tiny-deadline contexts left (testutil.FuzzContext)
 }
 
 func (z *eventFuzz) state() uint32     { return atomic.LoadUint32(z.u32(z.eMem, event.OffEvState)) }
@@ -121,13 +91,10 @@ func FuzzEventHostile(f *testing.F) {
 	}
 	f.Add(append(all, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 7, 7))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		seg, err := shm.CreateAnon(1 << 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
+		seg := testutil.Segment(t, 1<<16)
+		var err error
 		o := testutil.NewFuzzInput(in)
-		z := &eventFuzz{t: t, seg: seg, tiny: tinyWaits}
+		z := &eventFuzz{t: t, seg: seg, tiny: testutil.TinyWaits}
 		if z.e, err = event.New(seg, "e"); err != nil {
 			t.Fatal(err)
 		}
@@ -181,7 +148,7 @@ func FuzzEventHostile(f *testing.F) {
 			case 11:
 				z.b.Leave()
 				for i := 0; i < holders.Slots; i++ {
-					if v := atomic.LoadUint64((*uint64)(unsafe.Pointer(&z.bMem[event.OffBarMembers+holders.Offset(i)]))); holders.Tag(v) == selfTag {
+					if v := atomic.LoadUint64((*uint64)(unsafe.Pointer(&z.bMem[event.OffBarMembers+holders.Offset(i)]))); holders.Tag(v) == testutil.SelfTag {
 						t.Fatalf("Leave left slot %d = %#x", i, v)
 					}
 				}
@@ -208,11 +175,11 @@ func (z *eventFuzz) set() {
 }
 
 func (z *eventFuzz) wait(op int) {
-	ctx, cancel := fuzzCtx(op, &z.tiny)
+	ctx, cancel := testutil.FuzzContext(op, &z.tiny)
 	defer cancel()
 	v, w := z.state(), z.evWaiters()
 	err := z.e.Wait(ctx)
-	if v&1 != 0 && err != nil || v&1 == 0 && !isCtxErr(ctx, err) {
+	if v&1 != 0 && err != nil || v&1 == 0 && !testutil.IsCtxErr(ctx, err) {
 		z.t.Fatalf("Wait on State %#x = %v", v, err)
 	}
 	if z.state() != v || z.evWaiters() != w {
@@ -221,7 +188,7 @@ func (z *eventFuzz) wait(op int) {
 }
 
 func (z *eventFuzz) barrierWait(op int) {
-	ctx, cancel := fuzzCtx(op, &z.tiny)
+	ctx, cancel := testutil.FuzzContext(op, &z.tiny)
 	defer cancel()
 	v, w := z.barState(), z.barWaiters()
 	broken, n, parties := z.b.Broken(), z.b.Waiting(), z.b.Parties()
@@ -244,7 +211,7 @@ func (z *eventFuzz) barrierWait(op int) {
 		}
 	default:
 		// This arrival waits in vain; when ctx ends it breaks the round.
-		if i != -1 || !isCtxErr(ctx, err) || !z.b.Broken() || z.b.Waiting() != n+1 {
+		if i != -1 || !testutil.IsCtxErr(ctx, err) || !z.b.Broken() || z.b.Waiting() != n+1 {
 			z.t.Fatalf("arrival %d of %d parties: Wait = %d, %v; then broken %v, %d waiting; want %v", n, parties, i, err, z.b.Broken(), z.b.Waiting(), ctx.Err())
 		}
 	}

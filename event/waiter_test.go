@@ -25,12 +25,12 @@ var blockedEventWaiter = spawn.Register("TestEventWaiterKilled.waiter", func(ctx
 // still woken by Set, and the event's state is exact. The dead waiter
 // stays counted in the Waiters word, as documented.
 func TestEventWaiterKilled(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	e, err := event.New(seg, "e")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := start(t, blockedEventWaiter, seg)
+	p := testutil.Start(t, blockedEventWaiter, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the child to block in Wait", func() bool { return e.WaitersForTest() == 1 })
 	p.Kill()
 	p.Wait()

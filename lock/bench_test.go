@@ -20,7 +20,7 @@ import (
 // BenchmarkMutexUncontended: Lock+Unlock by one goroutine, beside sync.Mutex.
 func BenchmarkMutexUncontended(b *testing.B) {
 	b.Run("mech=shmkit", func(b *testing.B) {
-		m, err := lock.NewMutex(newSeg(b), "m")
+		m, err := lock.NewMutex(testutil.Segment(b, 1<<20), "m")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -88,7 +88,7 @@ var batonChild = spawn.Register("benchMutexBaton", func(ctx context.Context, c *
 })
 
 func startBaton(b *testing.B) *baton {
-	seg := newSeg(b)
+	seg := testutil.Segment(b, 1<<20)
 	ma, err := lock.NewMutex(seg, "a")
 	if err != nil {
 		b.Fatal(err)
@@ -99,7 +99,7 @@ func startBaton(b *testing.B) *baton {
 	}
 	sh := newShared(b, seg)
 	ma.Lock()
-	p := start(b, batonChild, seg)
+	p := testutil.Start(b, batonChild, seg)
 	testutil.WaitFor(b, testutil.Timeout, "the child to take its Mutex", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
 	return &baton{cur: ma, other: mb, sh: sh, seg: seg, p: p}
 }
@@ -125,16 +125,7 @@ func BenchmarkMutexHandoff(b *testing.B) {
 		defer t.Close()
 		ipcbench.RoundTrip(b, t)
 	})
-	for _, name := range []string{ipcbench.Futex, ipcbench.Atomic} {
-		b.Run("mech="+name, func(b *testing.B) {
-			p, err := ipcbench.StartBaseline(name, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
-			ipcbench.RoundTrip(b, p)
-		})
-	}
+	ipcbench.SignalBaselines(b, ipcbench.Futex, ipcbench.Atomic)
 }
 
 var contendChild = spawn.Register("benchMutexContended", func(ctx context.Context, c *spawn.Child) error {
@@ -163,13 +154,13 @@ var contendChild = spawn.Register("benchMutexContended", func(ctx context.Contex
 // BenchmarkMutexContended: two processes each make b.N locked increments of
 // one counter; reports total ops/s.
 func BenchmarkMutexContended(b *testing.B) {
-	seg := newSeg(b)
+	seg := testutil.Segment(b, 1<<20)
 	m, err := lock.NewMutex(seg, "m")
 	if err != nil {
 		b.Fatal(err)
 	}
 	sh := newShared(b, seg)
-	p := start(b, contendChild, seg, strconv.Itoa(b.N))
+	p := testutil.Start(b, contendChild, seg, strconv.Itoa(b.N))
 	testutil.WaitFor(b, testutil.Timeout, "the child to start", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
 	b.ResetTimer()
 	t0 := time.Now()
@@ -179,7 +170,7 @@ func BenchmarkMutexContended(b *testing.B) {
 		sh.counter++
 		m.Unlock()
 	}
-	waitAll(b, p)
+	testutil.WaitAll(b, p)
 	elapsed := time.Since(t0)
 	b.StopTimer()
 	if sh.counter != int64(2*b.N) {
@@ -192,7 +183,7 @@ func BenchmarkMutexContended(b *testing.B) {
 // goroutine, beside sync.RWMutex.
 func BenchmarkRWMutexUncontended(b *testing.B) {
 	b.Run("op=rlock/mech=shmkit", func(b *testing.B) {
-		rw, err := lock.NewRWMutex(newSeg(b), "rw")
+		rw, err := lock.NewRWMutex(testutil.Segment(b, 1<<20), "rw")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -213,7 +204,7 @@ func BenchmarkRWMutexUncontended(b *testing.B) {
 		}
 	})
 	b.Run("op=lock/mech=shmkit", func(b *testing.B) {
-		rw, err := lock.NewRWMutex(newSeg(b), "rw")
+		rw, err := lock.NewRWMutex(testutil.Segment(b, 1<<20), "rw")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -278,7 +269,7 @@ var condPong = spawn.Register("benchCondPong", func(ctx context.Context, c *spaw
 })
 
 func startCond(b *testing.B) *condPinger {
-	seg := newSeg(b)
+	seg := testutil.Segment(b, 1<<20)
 	m, err := lock.NewMutex(seg, "m")
 	if err != nil {
 		b.Fatal(err)
@@ -288,7 +279,7 @@ func startCond(b *testing.B) *condPinger {
 		b.Fatal(err)
 	}
 	sh := newShared(b, seg)
-	return &condPinger{m: m, c: c, sh: sh, seg: seg, p: start(b, condPong, seg)}
+	return &condPinger{m: m, c: c, sh: sh, seg: seg, p: testutil.Start(b, condPong, seg)}
 }
 
 func (t *condPinger) Ping() error {
@@ -322,12 +313,5 @@ func BenchmarkCondRoundTrip(b *testing.B) {
 		defer t.Close()
 		ipcbench.RoundTrip(b, t)
 	})
-	b.Run("mech="+ipcbench.Futex, func(b *testing.B) {
-		p, err := ipcbench.StartBaseline(ipcbench.Futex, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer p.Close()
-		ipcbench.RoundTrip(b, p)
-	})
+	ipcbench.SignalBaselines(b, ipcbench.Futex)
 }

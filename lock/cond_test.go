@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/lock"
@@ -29,18 +28,29 @@ type slot struct {
 	flag  int64 // plain, under the Mutex
 }
 
-func newSlot(tb testing.TB, seg *shm.Segment) *slot {
-	b, err := shm.NewBytes(seg, "slot", 64)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return (*slot)(unsafe.Pointer(&b[0]))
-}
-
+// condSet is a Mutex "m", its Conds "notfull" and "notempty", and the
+// slot they guard.
 type condSet struct {
 	m                 *lock.Mutex
 	notFull, notEmpty *lock.Cond
 	s                 *slot
+}
+
+func newCondSet(tb testing.TB, seg *shm.Segment) *condSet {
+	tb.Helper()
+	m, err := lock.NewMutex(seg, "m")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	nf, err := lock.NewCond(seg, "notfull", m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ne, err := lock.NewCond(seg, "notempty", m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &condSet{m: m, notFull: nf, notEmpty: ne, s: testutil.Overlay[slot](tb, seg, "slot")}
 }
 
 func openCondSet(seg *shm.Segment) (*condSet, error) {
@@ -56,11 +66,11 @@ func openCondSet(seg *shm.Segment) (*condSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := shm.OpenBytes(seg, "slot")
+	s, err := testutil.OpenOverlay[slot](seg, "slot")
 	if err != nil {
 		return nil, err
 	}
-	return &condSet{m: m, notFull: nf, notEmpty: ne, s: (*slot)(unsafe.Pointer(&b[0]))}, nil
+	return &condSet{m: m, notFull: nf, notEmpty: ne, s: s}, nil
 }
 
 // condConsumer takes args[0] items from the mailbox, checking their order.
@@ -94,22 +104,11 @@ var condConsumer = spawn.Register("TestCondProducerConsumer.consumer", func(ctx 
 })
 
 func TestCondProducerConsumer(t *testing.T) {
-	seg := newSeg(t)
-	m, err := lock.NewMutex(seg, "m")
-	if err != nil {
-		t.Fatal(err)
-	}
-	notFull, err := lock.NewCond(seg, "notfull", m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	notEmpty, err := lock.NewCond(seg, "notempty", m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newSlot(t, seg)
+	seg := testutil.Segment(t, 1<<20)
+	cs := newCondSet(t, seg)
+	m, notFull, notEmpty, s := cs.m, cs.notFull, cs.notEmpty, cs.s
 	n := testutil.Size(10_000, 10)
-	consumer := start(t, condConsumer, seg, strconv.Itoa(n))
+	consumer := testutil.Start(t, condConsumer, seg, strconv.Itoa(n))
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.Timeout)
 	defer cancel()
 	for i := 1; i <= n; i++ {
@@ -125,7 +124,7 @@ func TestCondProducerConsumer(t *testing.T) {
 		notEmpty.Signal()
 		m.Unlock()
 	}
-	waitAll(t, consumer)
+	testutil.WaitAll(t, consumer)
 	if want := int64(n) * int64(n+1) / 2; s.count != int64(n) || s.sum != want {
 		t.Fatalf("consumer took %d items summing to %d, want %d summing to %d", s.count, s.sum, n, want)
 	}
@@ -163,24 +162,11 @@ var condWaiter = spawn.Register("TestCondBroadcast.waiter", func(ctx context.Con
 })
 
 func TestCondBroadcast(t *testing.T) {
-	seg := newSeg(t)
-	m, err := lock.NewMutex(seg, "m")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lock.NewCond(seg, "notfull", m); err != nil {
-		t.Fatal(err)
-	}
-	c, err := lock.NewCond(seg, "notempty", m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newSlot(t, seg)
+	seg := testutil.Segment(t, 1<<20)
+	cs := newCondSet(t, seg)
+	m, c, s := cs.m, cs.notEmpty, cs.s
 	const procs = 3
-	var ps []*spawn.Process
-	for i := 0; i < procs; i++ {
-		ps = append(ps, start(t, condWaiter, seg))
-	}
+	ps := testutil.StartN(t, procs, condWaiter, seg)
 	// A waiter counts itself under the Mutex and releases the Mutex only
 	// inside Wait, after registering: ready == 2*procs under the Mutex means
 	// every waiter is registered.
@@ -193,7 +179,7 @@ func TestCondBroadcast(t *testing.T) {
 	s.flag = 1
 	c.Broadcast()
 	m.Unlock()
-	waitAll(t, ps...)
+	testutil.WaitAll(t, ps...)
 	if s.count != 2*procs {
 		t.Fatalf("%d waiters woke, want %d", s.count, 2*procs)
 	}
@@ -214,21 +200,11 @@ var condHolder = spawn.Register("TestCondOwnerDead.holder", func(ctx context.Con
 })
 
 func TestCondOwnerDead(t *testing.T) {
-	seg := newSeg(t)
-	m, err := lock.NewMutex(seg, "m")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lock.NewCond(seg, "notfull", m); err != nil {
-		t.Fatal(err)
-	}
-	c, err := lock.NewCond(seg, "notempty", m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newSlot(t, seg)
+	seg := testutil.Segment(t, 1<<20)
+	cs := newCondSet(t, seg)
+	m, c, s := cs.m, cs.notEmpty, cs.s
 	m.Lock()
-	holder := start(t, condHolder, seg)
+	holder := testutil.Start(t, condHolder, seg)
 	res := make(chan error, 1)
 	go func() {
 		// The holder takes the Mutex after Wait released it, wakes us,
@@ -249,7 +225,7 @@ func TestCondOwnerDead(t *testing.T) {
 }
 
 func TestCondContext(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := lock.NewMutex(seg, "m")
 	if err != nil {
 		t.Fatal(err)
@@ -291,11 +267,11 @@ func TestCondContext(t *testing.T) {
 		t.Fatalf("Wait = %v", err)
 	}
 	m.Unlock()
-	mustPanic(t, `lock: Mutex "m": Cond.Wait by a process that does not hold the mutex`, func() { c.Wait(context.Background()) })
+	testutil.MustPanic(t, `lock: Mutex "m": Cond.Wait by a process that does not hold the mutex`, func() { c.Wait(context.Background()) })
 }
 
 func TestOpenCond(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := lock.NewMutex(seg, "m")
 	if err != nil {
 		t.Fatal(err)

@@ -3,12 +3,10 @@
 package lock_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/holders"
@@ -18,34 +16,6 @@ import (
 	"github.com/shmkit/shmkit/lock"
 	"github.com/shmkit/shmkit/shm"
 )
-
-// tinyWait is the deadline of the contexts that let a blocking call reach
-// its futex wait before it gives up; tinyWaits is how many one run may
-// use, since each costs a tick of the timer (up to a millisecond), and
-// inputs that repeat one byte would otherwise take seconds.
-const (
-	tinyWait  = 200 * time.Microsecond
-	tinyWaits = 2
-)
-
-// fuzzCtx returns the context for a blocking operation: an ended one, or,
-// when op is 0x80 to 0x8f and *left is not 0, one that ends after
-// tinyWait (and then *left goes down by one).
-func fuzzCtx(op int, left *int) (context.Context, context.CancelFunc) {
-	if op&0xf0 == 0x80 && *left > 0 {
-		*left--
-		return context.WithTimeout(context.Background(), tinyWait)
-	}
-	return testutil.Cancelled, func() {}
-}
-
-// isCtxErr reports whether err is the error of ctx, which has ended.
-func isCtxErr(ctx context.Context, err error) bool {
-	return err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err())
-}
-
-// selfTag is the holder tag of this process.
-var selfTag = holders.SelfTag()
 
 // peerWord returns a word a buggy or hostile peer writes: arbitrary bytes
 // from the input, a boundary value, or a lock word or holder slot that
@@ -81,39 +51,12 @@ func peerWord(o *testutil.FuzzInput) uint64 {
 	}
 }
 
-// table summarises a holder table as the operations that read it see it.
-type table struct {
-	empty bool // every slot free
-	room  bool // a free slot, or one of this process's with room for a hold
-	held  bool // a slot of this process with a count
-	ours  int  // the holds counted in this process's slots
-}
-
-func readTable(mem []byte, off int) table {
-	tb := table{empty: true}
-	for i := 0; i < holders.Slots; i++ {
-		v := atomic.LoadUint64((*uint64)(unsafe.Pointer(&mem[off+holders.Offset(i)])))
-		if v != 0 {
-			tb.empty = false
-		}
-		switch {
-		case v == 0:
-			tb.room = true
-		case holders.Tag(v) == selfTag:
-			tb.room = tb.room || holders.Low(v) < holders.MaxLow
-			tb.held = tb.held || holders.Low(v) != 0
-			tb.ours += int(holders.Low(v))
-		}
-	}
-	return tb
-}
-
 // deadSlots counts the slots of a holder table that name a dead process.
 func deadSlots(mem []byte, off int) int {
 	n := 0
 	for i := 0; i < holders.Slots; i++ {
 		v := atomic.LoadUint64((*uint64)(unsafe.Pointer(&mem[off+holders.Offset(i)])))
-		if v != 0 && holders.Tag(v) != selfTag && !proc.Alive(holders.Owner(v)) {
+		if v != 0 && holders.Tag(v) != testutil.SelfTag && !proc.Alive(holders.Owner(v)) {
 			n++
 		}
 	}
@@ -150,7 +93,7 @@ type lockFuzz struct {
 	mMem, rwMem, cMem   []byte
 	mWord, writer       *uint64
 	state, seq, waiters *uint32
-	tiny                int // tiny-deadline contexts left (fuzzCtx)
+	tiny                int // tiny-deadline contexts left (testutil.FuzzContext)
 }
 
 // FuzzLockHostile drives a Mutex, an RWMutex and a Cond with the operations
@@ -160,8 +103,8 @@ type lockFuzz struct {
 // ErrOwnerDead where those are due, and panic only where the documentation
 // says it does: Unlock of a free lock or of one a live process other than
 // this one holds, RUnlock without a read hold, Cond.Wait without the Mutex.
-// Blocking calls get an ended context or one of tinyWait, so a hang is a
-// fuzz timeout.
+// Blocking calls get an ended context or one of testutil.TinyWait, so a hang
+// is a fuzz timeout.
 func FuzzLockHostile(f *testing.F) {
 	f.Add([]byte{2, 4, 2, 5, 6, 0, 4})                     // TryLock, Unlock, TryLock, Wait, Signal, Unlock
 	f.Add([]byte{0, 0, 0, 3, 4, 4})                        // the peer writes this process into m; Unlock frees it; Unlock panics
@@ -185,12 +128,9 @@ func FuzzLockHostile(f *testing.F) {
 	}
 	f.Add(append(all, 2, 3, 4, 5, 6, 1, 7, 8, 9, 10, 11, 12, 13, 14))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		seg, err := shm.CreateAnon(1 << 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
-		z := &lockFuzz{t: t, seg: seg, tiny: tinyWaits}
+		seg := testutil.Segment(t, 1<<16)
+		var err error
+		z := &lockFuzz{t: t, seg: seg}
 		if z.m, err = lock.NewMutex(seg, "m"); err != nil {
 			t.Fatal(err)
 		}
@@ -261,7 +201,7 @@ func (z *lockFuzz) tryLock() {
 }
 
 func (z *lockFuzz) lockContext(op int) {
-	ctx, cancel := fuzzCtx(op, &z.tiny)
+	ctx, cancel := testutil.FuzzContext(op, &z.tiny)
 	defer cancel()
 	v := atomic.LoadUint64(z.mWord)
 	err := z.m.LockContext(ctx)
@@ -280,7 +220,7 @@ func (z *lockFuzz) lockContext(op int) {
 	default:
 		// A holder, alive or not, is waited for: a dead one is noticed
 		// only after robust.CheckPeriod.
-		if !isCtxErr(ctx, err) || after != holder(v) {
+		if !testutil.IsCtxErr(ctx, err) || after != holder(v) {
 			z.t.Fatalf("LockContext on word %#x = %v, holder %#x; want %v, holder unchanged", v, err, after, ctx.Err())
 		}
 	}
@@ -312,7 +252,7 @@ func (z *lockFuzz) checkPanic(what string, v uint64, want, msg string, panicked 
 }
 
 func (z *lockFuzz) wait(op int) {
-	ctx, cancel := fuzzCtx(op, &z.tiny)
+	ctx, cancel := testutil.FuzzContext(op, &z.tiny)
 	defer cancel()
 	v := atomic.LoadUint64(z.mWord)
 	seq, waiters := atomic.LoadUint32(z.seq), atomic.LoadUint32(z.waiters)
@@ -327,7 +267,7 @@ func (z *lockFuzz) wait(op int) {
 	switch {
 	case panicked && after != v:
 		z.t.Fatalf("a refused Wait changed the Mutex word from %#x to %#x", v, after)
-	case !panicked && (!isCtxErr(ctx, err) || after != uint64(testutil.SelfID)):
+	case !panicked && (!testutil.IsCtxErr(ctx, err) || after != uint64(testutil.SelfID)):
 		z.t.Fatalf("Wait = %v, Mutex word %#x; want %v, held", err, after, ctx.Err())
 	case atomic.LoadUint32(z.seq) != seq || atomic.LoadUint32(z.waiters) != waiters:
 		z.t.Fatalf("Wait changed Seq %d → %d, Waiters %d → %d", seq, atomic.LoadUint32(z.seq), waiters, atomic.LoadUint32(z.waiters))
@@ -350,12 +290,14 @@ func (z *lockFuzz) signal(all bool) {
 	}
 }
 
-func (z *lockFuzz) readers() table { return readTable(z.rwMem, lock.OffRWReaders) }
+func (z *lockFuzz) readers() testutil.Holders {
+	return testutil.ReadHolders(z.rwMem, lock.OffRWReaders)
+}
 
 func (z *lockFuzz) tryRLock() {
 	w, tb := atomic.LoadUint64(z.writer), z.readers()
 	got := z.rw.TryRLock()
-	if want := w == 0 && tb.room; got != want {
+	if want := w == 0 && tb.Room; got != want {
 		z.t.Fatalf("TryRLock with writer %#x, table %+v = %v", w, tb, got)
 	}
 	z.checkHolds("TryRLock", tb, got)
@@ -363,34 +305,34 @@ func (z *lockFuzz) tryRLock() {
 
 // checkHolds fails the test unless this process's read holds went up by
 // one when added says so, and are unchanged otherwise.
-func (z *lockFuzz) checkHolds(what string, before table, added bool) {
+func (z *lockFuzz) checkHolds(what string, before testutil.Holders, added bool) {
 	z.t.Helper()
-	want := before.ours
+	want := before.Ours
 	if added {
 		want++
 	}
-	if got := z.readers().ours; got != want {
+	if got := z.readers().Ours; got != want {
 		z.t.Fatalf("%s (hold added: %v): %d holds of this process, want %d", what, added, got, want)
 	}
 }
 
 func (z *lockFuzz) rlockContext(op int) {
-	ctx, cancel := fuzzCtx(op, &z.tiny)
+	ctx, cancel := testutil.FuzzContext(op, &z.tiny)
 	defer cancel()
 	w, st, tb := atomic.LoadUint64(z.writer), atomic.LoadUint32(z.state), z.readers()
 	dead := 0
-	if holder(w) == 0 && !tb.room {
+	if holder(w) == 0 && !tb.Room {
 		dead = deadSlots(z.rwMem, lock.OffRWReaders) // freed before a slot is waited for
 	}
 	err := z.rw.RLockContext(ctx)
 	switch {
 	case holder(w) != 0:
 		// A writer, alive or not, is waited for.
-		if !isCtxErr(ctx, err) || holder(atomic.LoadUint64(z.writer)) != holder(w) {
+		if !testutil.IsCtxErr(ctx, err) || holder(atomic.LoadUint64(z.writer)) != holder(w) {
 			z.t.Fatalf("RLockContext with writer %#x = %v; want %v", w, err, ctx.Err())
 		}
 		z.checkHolds("RLockContext", tb, false)
-	case tb.room || dead > 0:
+	case tb.Room || dead > 0:
 		// A waiter bit alone is a writer that died: it is freed.
 		var want error
 		if st != 0 {
@@ -402,7 +344,7 @@ func (z *lockFuzz) rlockContext(op int) {
 		}
 		z.checkHolds("RLockContext", tb, true)
 	default:
-		if !isCtxErr(ctx, err) {
+		if !testutil.IsCtxErr(ctx, err) {
 			z.t.Fatalf("RLockContext with a full table %+v = %v; want %v", tb, err, ctx.Err())
 		}
 		z.checkHolds("RLockContext", tb, false)
@@ -412,20 +354,20 @@ func (z *lockFuzz) rlockContext(op int) {
 func (z *lockFuzz) runlock() {
 	tb := z.readers()
 	want := ""
-	if !tb.held {
+	if !tb.Held {
 		want = "RUnlock of an RWMutex this process has not read-locked"
 	}
 	msg, panicked := testutil.Catch(z.rw.RUnlock)
 	z.checkPanic("RUnlock", 0, want, msg, panicked)
-	if got := z.readers().ours; !panicked && got != tb.ours-1 || panicked && got != tb.ours {
-		z.t.Fatalf("RUnlock (panicked %v) took this process's holds from %d to %d", panicked, tb.ours, got)
+	if got := z.readers().Ours; !panicked && got != tb.Ours-1 || panicked && got != tb.Ours {
+		z.t.Fatalf("RUnlock (panicked %v) took this process's holds from %d to %d", panicked, tb.Ours, got)
 	}
 }
 
 func (z *lockFuzz) rwTryLock() {
 	w, st, tb := atomic.LoadUint64(z.writer), atomic.LoadUint32(z.state), z.readers()
 	got := z.rw.TryLock()
-	if want := w == 0 && tb.empty; got != want {
+	if want := w == 0 && tb.Empty; got != want {
 		z.t.Fatalf("RWMutex.TryLock with writer %#x, table %+v = %v", w, tb, got)
 	}
 	w2, st2 := atomic.LoadUint64(z.writer), atomic.LoadUint32(z.state)
@@ -435,19 +377,19 @@ func (z *lockFuzz) rwTryLock() {
 }
 
 func (z *lockFuzz) rwLockContext(op int) {
-	ctx, cancel := fuzzCtx(op, &z.tiny)
+	ctx, cancel := testutil.FuzzContext(op, &z.tiny)
 	defer cancel()
 	w, st, tb := atomic.LoadUint64(z.writer), atomic.LoadUint32(z.state), z.readers()
 	err := z.rw.LockContext(ctx)
 	w2, st2 := atomic.LoadUint64(z.writer), atomic.LoadUint32(z.state)
 	switch {
 	case holder(w) != 0:
-		if !isCtxErr(ctx, err) || holder(w2) != holder(w) || st2 != st {
+		if !testutil.IsCtxErr(ctx, err) || holder(w2) != holder(w) || st2 != st {
 			z.t.Fatalf("RWMutex.LockContext with writer %#x = %v, writer %#x, State %d; want %v, unchanged", w, err, w2, st2, ctx.Err())
 		}
-	case !tb.empty:
+	case !tb.Empty:
 		// The readers are waited for, and then the Writer word freed.
-		if !isCtxErr(ctx, err) || w2 != 0 || st2 != st {
+		if !testutil.IsCtxErr(ctx, err) || w2 != 0 || st2 != st {
 			z.t.Fatalf("RWMutex.LockContext with readers %+v = %v, writer %#x, State %d; want %v, writer 0", tb, err, w2, st2, ctx.Err())
 		}
 	default:

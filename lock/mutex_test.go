@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/lock"
@@ -20,16 +18,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }
-
-// newSeg returns an anonymous segment closed at the end of the test.
-func newSeg(tb testing.TB) *shm.Segment {
-	seg, err := shm.CreateAnon(1 << 20)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { seg.Close() })
-	return seg
-}
 
 // shared is a block of plain words in a segment that tests use for counters
 // and flags.
@@ -41,37 +29,11 @@ type shared struct {
 }
 
 func newShared(tb testing.TB, seg *shm.Segment) *shared {
-	b, err := shm.NewBytes(seg, "shared", 64)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return (*shared)(unsafe.Pointer(&b[0]))
+	return testutil.Overlay[shared](tb, seg, "shared")
 }
 
 func openShared(seg *shm.Segment) (*shared, error) {
-	b, err := shm.OpenBytes(seg, "shared")
-	if err != nil {
-		return nil, err
-	}
-	return (*shared)(unsafe.Pointer(&b[0])), nil
-}
-
-func start(tb testing.TB, f *spawn.Func, seg *shm.Segment, args ...string) *spawn.Process {
-	tb.Helper()
-	p, err := f.Start(context.Background(), spawn.Options{Segments: []*shm.Segment{seg}, Args: args})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
-}
-
-func waitAll(tb testing.TB, ps ...*spawn.Process) {
-	tb.Helper()
-	for _, p := range ps {
-		if err := p.Wait(); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	return testutil.OpenOverlay[shared](seg, "shared")
 }
 
 // childCount adds 1 to the plain counter args[0] times under the Mutex.
@@ -88,8 +50,7 @@ var childCount = spawn.Register("TestMutexExclusion", func(ctx context.Context, 
 	n, _ := strconv.Atoi(c.Args()[0])
 	procs, _ := strconv.Atoi(c.Args()[1])
 	// Start together, so that the processes really contend.
-	atomic.AddUint32(&sh.flag, 1)
-	if err := testutil.Await("all processes to start", func() bool { return atomic.LoadUint32(&sh.flag) == uint32(procs) }); err != nil {
+	if err := testutil.StartBarrier(&sh.flag, procs); err != nil {
 		return err
 	}
 	for i := 0; i < n; i++ {
@@ -101,18 +62,15 @@ var childCount = spawn.Register("TestMutexExclusion", func(ctx context.Context, 
 })
 
 func TestMutexExclusion(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	if _, err := lock.NewMutex(seg, "m"); err != nil {
 		t.Fatal(err)
 	}
 	sh := newShared(t, seg)
 	const procs = 4
 	n := testutil.Size(50_000, 10)
-	var ps []*spawn.Process
-	for i := 0; i < procs; i++ {
-		ps = append(ps, start(t, childCount, seg, strconv.Itoa(n), strconv.Itoa(procs)))
-	}
-	waitAll(t, ps...)
+	ps := testutil.StartN(t, procs, childCount, seg, strconv.Itoa(n), strconv.Itoa(procs))
+	testutil.WaitAll(t, ps...)
 	if sh.counter != int64(procs*n) {
 		t.Fatalf("counter = %d after %d processes × %d locked increments, want %d", sh.counter, procs, n, procs*n)
 	}
@@ -163,24 +121,24 @@ var childWaiter = spawn.Register("TestMutexOwnerDeath.waiter", func(ctx context.
 })
 
 func TestMutexOwnerDeath(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := lock.NewMutex(seg, "m")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sh := newShared(t, seg)
-	holder := start(t, childHold, seg)
+	holder := testutil.Start(t, childHold, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the holder to take the Mutex", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
 	if got := m.Holder(); got != holder.Pid() {
 		t.Fatalf("Holder = %d, want %d", got, holder.Pid())
 	}
-	waiter := start(t, childWaiter, seg)
+	waiter := testutil.Start(t, childWaiter, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the waiter to start waiting", func() bool { return atomic.LoadUint32(&sh.flag) == 2 })
 
 	holder.Kill()
 	holder.Wait()
 	died := time.Now()
-	waitAll(t, waiter)
+	testutil.WaitAll(t, waiter)
 	if r := atomic.LoadUint32(&sh.result); r != 1 {
 		t.Fatalf("waiter's LockContext result %d, want 1 (ErrOwnerDead)", r)
 	}
@@ -208,13 +166,13 @@ func TestMutexOwnerDeath(t *testing.T) {
 }
 
 func TestMutexLockSilentTakeover(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := lock.NewMutex(seg, "m")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sh := newShared(t, seg)
-	holder := start(t, childHold, seg)
+	holder := testutil.Start(t, childHold, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the holder to take the Mutex", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
 	holder.Kill()
 	holder.Wait()
@@ -226,17 +184,17 @@ func TestMutexLockSilentTakeover(t *testing.T) {
 }
 
 func TestMutexUnlockMisuse(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := lock.NewMutex(seg, "m")
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustPanic(t, `lock: Mutex "m": unlock of unlocked mutex`, m.Unlock)
+	testutil.MustPanic(t, `lock: Mutex "m": unlock of unlocked mutex`, m.Unlock)
 
 	sh := newShared(t, seg)
-	holder := start(t, childHold, seg)
+	holder := testutil.Start(t, childHold, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the holder to take the Mutex", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
-	mustPanic(t, fmt.Sprintf("held by another process (pid %d)", holder.Pid()), m.Unlock)
+	testutil.MustPanic(t, fmt.Sprintf("held by another process (pid %d)", holder.Pid()), m.Unlock)
 	if got := m.Holder(); got != holder.Pid() {
 		t.Fatalf("a refused Unlock changed the holder to %d", got)
 	}
@@ -244,26 +202,14 @@ func TestMutexUnlockMisuse(t *testing.T) {
 	holder.Wait()
 }
 
-func mustPanic(t *testing.T, want string, fn func()) {
-	t.Helper()
-	defer func() {
-		t.Helper()
-		r := recover()
-		if s, _ := r.(string); !strings.Contains(s, want) {
-			t.Fatalf("panic %#v, want one containing %q", r, want)
-		}
-	}()
-	fn()
-}
-
 func TestMutexContext(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := lock.NewMutex(seg, "m")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sh := newShared(t, seg)
-	holder := start(t, childHold, seg)
+	holder := testutil.Start(t, childHold, seg)
 	defer func() { holder.Kill(); holder.Wait() }()
 	testutil.WaitFor(t, testutil.Timeout, "the holder to take the Mutex", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
 
@@ -290,7 +236,7 @@ func TestMutexContext(t *testing.T) {
 }
 
 func TestOpenMutex(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	if _, err := lock.NewMutex(seg, "m"); err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +266,7 @@ func TestOpenMutex(t *testing.T) {
 }
 
 func TestMutexAt(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	mem, err := shm.NewBytes(seg, "own", 64)
 	if err != nil {
 		t.Fatal(err)

@@ -36,12 +36,14 @@ type rwShared struct {
 	_          uint32
 }
 
-func newRWShared(tb testing.TB, seg *shm.Segment) *rwShared {
-	b, err := shm.NewBytes(seg, "rwshared", 128)
+// newRW creates what openRW opens: the RWMutex "rw" and the words beside it.
+func newRW(tb testing.TB, seg *shm.Segment) (*lock.RWMutex, *rwShared) {
+	tb.Helper()
+	rw, err := lock.NewRWMutex(seg, "rw")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return (*rwShared)(unsafe.Pointer(&b[0]))
+	return rw, testutil.Overlay[rwShared](tb, seg, "rwshared")
 }
 
 func openRW(seg *shm.Segment) (*lock.RWMutex, *rwShared, error) {
@@ -49,11 +51,24 @@ func openRW(seg *shm.Segment) (*lock.RWMutex, *rwShared, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := shm.OpenBytes(seg, "rwshared")
+	sh, err := testutil.OpenOverlay[rwShared](seg, "rwshared")
 	if err != nil {
 		return nil, nil, err
 	}
-	return rw, (*rwShared)(unsafe.Pointer(&b[0])), nil
+	return rw, sh, nil
+}
+
+// waitForWriter waits until a writer waits for rw, held for reading: from
+// then on TryRLock fails, as a waiting writer keeps new readers out.
+func waitForWriter(t *testing.T, rw *lock.RWMutex) {
+	t.Helper()
+	testutil.WaitFor(t, testutil.Timeout, "the writer to wait", func() bool {
+		if rw.TryRLock() {
+			rw.RUnlock()
+			return false
+		}
+		return true
+	})
 }
 
 // rwWriter makes args[0] locked double increments of a and b, checking that
@@ -65,8 +80,7 @@ var rwWriter = spawn.Register("TestRWMutexExclusion.writer", func(ctx context.Co
 	}
 	n, _ := strconv.Atoi(c.Args()[0])
 	procs, _ := strconv.Atoi(c.Args()[1])
-	atomic.AddUint32(&sh.started, 1)
-	if err := testutil.Await("all processes to start", func() bool { return atomic.LoadUint32(&sh.started) == uint32(procs) }); err != nil {
+	if err := testutil.StartBarrier(&sh.started, procs); err != nil {
 		return err
 	}
 	for i := 0; i < n; i++ {
@@ -90,8 +104,7 @@ var rwReader = spawn.Register("TestRWMutexExclusion.reader", func(ctx context.Co
 		return err
 	}
 	procs, _ := strconv.Atoi(c.Args()[0])
-	atomic.AddUint32(&sh.started, 1)
-	if err := testutil.Await("all processes to start", func() bool { return atomic.LoadUint32(&sh.started) == uint32(procs) }); err != nil {
+	if err := testutil.StartBarrier(&sh.started, procs); err != nil {
 		return err
 	}
 	var wg sync.WaitGroup
@@ -122,27 +135,19 @@ var rwReader = spawn.Register("TestRWMutexExclusion.reader", func(ctx context.Co
 })
 
 func TestRWMutexExclusion(t *testing.T) {
-	seg := newSeg(t)
-	if _, err := lock.NewRWMutex(seg, "rw"); err != nil {
-		t.Fatal(err)
-	}
-	sh := newRWShared(t, seg)
+	seg := testutil.Segment(t, 1<<20)
+	_, sh := newRW(t, seg)
 	const writers, readers = 2, 2
 	n := testutil.Size(20_000, 10)
 	procs := strconv.Itoa(writers + readers)
-	var ws, rs []*spawn.Process
-	for i := 0; i < writers; i++ {
-		ws = append(ws, start(t, rwWriter, seg, strconv.Itoa(n), procs))
-	}
-	for i := 0; i < readers; i++ {
-		rs = append(rs, start(t, rwReader, seg, procs))
-	}
-	waitAll(t, ws...)
+	ws := testutil.StartN(t, writers, rwWriter, seg, strconv.Itoa(n), procs)
+	rs := testutil.StartN(t, readers, rwReader, seg, procs)
+	testutil.WaitAll(t, ws...)
 	// Let the readers run alone for a moment too, then stop them.
 	reads := atomic.LoadInt64(&sh.reads)
 	testutil.WaitFor(t, testutil.Timeout, "readers to read after the writers finished", func() bool { return atomic.LoadInt64(&sh.reads) > reads+100 })
 	atomic.StoreUint32(&sh.stop, 1)
-	waitAll(t, rs...)
+	testutil.WaitAll(t, rs...)
 	if sh.a != int64(writers*n) || sh.b != sh.a {
 		t.Fatalf("a, b = %d, %d after %d writers × %d locked increments, want %d", sh.a, sh.b, writers, n, writers*n)
 	}
@@ -171,13 +176,9 @@ var rwHoldRead = spawn.Register("TestRWMutexDeadReader.holder", func(ctx context
 })
 
 func TestRWMutexDeadReader(t *testing.T) {
-	seg := newSeg(t)
-	rw, err := lock.NewRWMutex(seg, "rw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh := newRWShared(t, seg)
-	holder := start(t, rwHoldRead, seg, "3")
+	seg := testutil.Segment(t, 1<<20)
+	rw, sh := newRW(t, seg)
+	holder := testutil.Start(t, rwHoldRead, seg, "3")
 	testutil.WaitFor(t, testutil.Timeout, "the reader to read-lock", func() bool { return atomic.LoadUint32(&sh.started) == 1 })
 	if rw.TryLock() {
 		t.Fatal("TryLock succeeded while a reader holds the lock")
@@ -190,13 +191,7 @@ func TestRWMutexDeadReader(t *testing.T) {
 	}()
 	// Another process's read locks do not stop ours from being taken...
 	// except that a writer now waits: new readers queue behind it.
-	testutil.WaitFor(t, testutil.Timeout, "the writer to wait", func() bool {
-		if rw.TryRLock() {
-			rw.RUnlock()
-			return false
-		}
-		return true
-	})
+	waitForWriter(t, rw)
 	holder.Kill()
 	holder.Wait()
 	died := time.Now()
@@ -255,20 +250,16 @@ var rwDirtyReader = spawn.Register("TestRWMutexDeadWriter.reader", func(ctx cont
 })
 
 func TestRWMutexDeadWriter(t *testing.T) {
-	seg := newSeg(t)
-	rw, err := lock.NewRWMutex(seg, "rw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh := newRWShared(t, seg)
-	holder := start(t, rwHoldWrite, seg)
+	seg := testutil.Segment(t, 1<<20)
+	rw, sh := newRW(t, seg)
+	holder := testutil.Start(t, rwHoldWrite, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the writer to lock", func() bool { return atomic.LoadUint32(&sh.started) == 1 })
-	reader := start(t, rwDirtyReader, seg)
+	reader := testutil.Start(t, rwDirtyReader, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the reader to start", func() bool { return atomic.LoadUint32(&sh.stop) == 1 })
 	holder.Kill()
 	holder.Wait()
 	died := time.Now()
-	waitAll(t, reader)
+	testutil.WaitAll(t, reader)
 	t.Logf("a blocked reader recovered the dead writer's lock within %v", time.Since(died))
 	if r := atomic.LoadUint32(&sh.result); r != 1 {
 		t.Fatalf("the reader's RLockContext result %d, want 1 (ErrOwnerDead)", r)
@@ -295,13 +286,9 @@ func TestRWMutexDeadWriter(t *testing.T) {
 }
 
 func TestRWMutexDeadWriterToWriter(t *testing.T) {
-	seg := newSeg(t)
-	rw, err := lock.NewRWMutex(seg, "rw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh := newRWShared(t, seg)
-	holder := start(t, rwHoldWrite, seg)
+	seg := testutil.Segment(t, 1<<20)
+	rw, sh := newRW(t, seg)
+	holder := testutil.Start(t, rwHoldWrite, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the writer to lock", func() bool { return atomic.LoadUint32(&sh.started) == 1 })
 	res := make(chan error, 1)
 	go func() { res <- rw.LockContext(context.Background()) }()
@@ -356,25 +343,15 @@ var rwPlainReader = spawn.Register("TestRWMutexDeadPendingWriter.reader", func(c
 // A writer killed while it waits for readers never had write access: the
 // readers that queued behind it get in, and nobody is told of a death.
 func TestRWMutexDeadPendingWriter(t *testing.T) {
-	seg := newSeg(t)
-	rw, err := lock.NewRWMutex(seg, "rw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh := newRWShared(t, seg)
+	seg := testutil.Segment(t, 1<<20)
+	rw, sh := newRW(t, seg)
 	rw.RLock()
-	writer := start(t, rwPendingWriter, seg)
-	testutil.WaitFor(t, testutil.Timeout, "the writer to wait", func() bool {
-		if rw.TryRLock() {
-			rw.RUnlock()
-			return false
-		}
-		return true
-	})
+	writer := testutil.Start(t, rwPendingWriter, seg)
+	waitForWriter(t, rw)
 	writer.Kill()
 	writer.Wait()
-	reader := start(t, rwPlainReader, seg)
-	waitAll(t, reader)
+	reader := testutil.Start(t, rwPlainReader, seg)
+	testutil.WaitAll(t, reader)
 	if r := atomic.LoadUint32(&sh.result); r != 2 {
 		t.Fatalf("reader's RLockContext result %d, want 2 (nil)", r)
 	}
@@ -421,23 +398,13 @@ var rwQueuedWriter = spawn.Register("TestRWMutexWriterPreference.writer", func(c
 })
 
 func TestRWMutexWriterPreference(t *testing.T) {
-	seg := newSeg(t)
-	rw, err := lock.NewRWMutex(seg, "rw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh := newRWShared(t, seg)
+	seg := testutil.Segment(t, 1<<20)
+	rw, sh := newRW(t, seg)
 	rw.RLock()
-	writer := start(t, rwQueuedWriter, seg)
-	testutil.WaitFor(t, testutil.Timeout, "the writer to wait", func() bool {
-		if rw.TryRLock() {
-			rw.RUnlock()
-			return false
-		}
-		return true
-	})
-	reader := start(t, rwLateReader, seg)
-	waitAll(t, reader)
+	writer := testutil.Start(t, rwQueuedWriter, seg)
+	waitForWriter(t, rw)
+	reader := testutil.Start(t, rwLateReader, seg)
+	testutil.WaitAll(t, reader)
 	if r := atomic.LoadUint32(&sh.result); r != 1 {
 		t.Fatalf("a reader arriving while a writer waits: result %d, want 1 (kept out)", r)
 	}
@@ -445,22 +412,18 @@ func TestRWMutexWriterPreference(t *testing.T) {
 		t.Fatal("the writer got the lock while a reader held it")
 	}
 	rw.RUnlock()
-	waitAll(t, writer)
+	testutil.WaitAll(t, writer)
 	if atomic.LoadUint32(&sh.stop) != 1 {
 		t.Fatal("the writer did not get the lock")
 	}
 }
 
 func TestRWMutexContext(t *testing.T) {
-	seg := newSeg(t)
-	rw, err := lock.NewRWMutex(seg, "rw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh := newRWShared(t, seg)
+	seg := testutil.Segment(t, 1<<20)
+	rw, sh := newRW(t, seg)
 
 	// A writer in another process holds it: readers and writers time out.
-	holder := start(t, rwHoldWrite, seg)
+	holder := testutil.Start(t, rwHoldWrite, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the writer to lock", func() bool { return atomic.LoadUint32(&sh.started) == 1 })
 	ctx, cancel := context.WithCancel(context.Background())
 	res := make(chan error, 1)
@@ -486,19 +449,13 @@ func TestRWMutexContext(t *testing.T) {
 	// Readers hold it: a writer times out, and lets go of the readers that
 	// queued behind it.
 	atomic.StoreUint32(&sh.started, 0)
-	reader := start(t, rwHoldRead, seg, "1")
+	reader := testutil.Start(t, rwHoldRead, seg, "1")
 	defer func() { reader.Kill(); reader.Wait() }()
 	testutil.WaitFor(t, testutil.Timeout, "the reader to read-lock", func() bool { return atomic.LoadUint32(&sh.started) == 1 })
 	wctx, wcancel := context.WithCancel(context.Background())
 	wres := make(chan error, 1)
 	go func() { wres <- rw.LockContext(wctx) }()
-	testutil.WaitFor(t, testutil.Timeout, "the writer to wait", func() bool {
-		if rw.TryRLock() {
-			rw.RUnlock()
-			return false
-		}
-		return true
-	})
+	waitForWriter(t, rw)
 	rres := make(chan error, 1)
 	go func() { rres <- rw.RLockContext(context.Background()) }()
 	wcancel()
@@ -519,18 +476,18 @@ func TestRWMutexContext(t *testing.T) {
 }
 
 func TestRWMutexMisuse(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	rw, err := lock.NewRWMutex(seg, "rw")
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustPanic(t, `lock: RWMutex "rw": Unlock of an RWMutex this process has not locked for writing`, rw.Unlock)
-	mustPanic(t, `lock: RWMutex "rw": RUnlock of an RWMutex this process has not read-locked`, rw.RUnlock)
+	testutil.MustPanic(t, `lock: RWMutex "rw": Unlock of an RWMutex this process has not locked for writing`, rw.Unlock)
+	testutil.MustPanic(t, `lock: RWMutex "rw": RUnlock of an RWMutex this process has not read-locked`, rw.RUnlock)
 	rw.RLock()
-	mustPanic(t, "has not locked for writing", rw.Unlock)
+	testutil.MustPanic(t, "has not locked for writing", rw.Unlock)
 	rw.RUnlock()
 	rw.Lock()
-	mustPanic(t, "has not read-locked", rw.RUnlock)
+	testutil.MustPanic(t, "has not read-locked", rw.RUnlock)
 	rw.Unlock()
 	// Goroutines of one process share its holds: one may undo another's.
 	done := make(chan struct{})
@@ -544,7 +501,7 @@ func TestRWMutexMisuse(t *testing.T) {
 }
 
 func TestOpenRWMutex(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	if _, err := lock.NewRWMutex(seg, "rw"); err != nil {
 		t.Fatal(err)
 	}
@@ -587,7 +544,7 @@ var rwIdle = spawn.Register("TestRWMutexReaderTableFull.idle", func(ctx context.
 // When every reader slot is taken by other processes, a reader waits; when
 // they die, it gets in.
 func TestRWMutexReaderTableFull(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	mem, err := shm.NewBytes(seg, "own", lock.RWMutexSize+64)
 	if err != nil {
 		t.Fatal(err)
@@ -596,7 +553,7 @@ func TestRWMutexReaderTableFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idle := start(t, rwIdle, seg)
+	idle := testutil.Start(t, rwIdle, seg)
 	startTicks, err := proc.StartTime(idle.Pid())
 	if err != nil {
 		t.Fatal(err)

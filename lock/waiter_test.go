@@ -88,7 +88,7 @@ func within(t *testing.T, what string, fn func()) {
 // pending writer that dies is no holder (LockContext reports no death).
 func TestWaiterKilled(t *testing.T) {
 	setup := func(t *testing.T) (*shm.Segment, *lock.Mutex, *lock.RWMutex, *lock.Cond) {
-		seg := newSeg(t)
+		seg := testutil.Segment(t, 1<<20)
 		m, err := lock.NewMutex(seg, "m")
 		if err != nil {
 			t.Fatal(err)
@@ -112,7 +112,7 @@ func TestWaiterKilled(t *testing.T) {
 		seg, m, _, _ := setup(t)
 		word := word64(t, seg, "m", shm.KindMutex, 0)
 		m.Lock()
-		p := start(t, blockedLocker, seg, "mutex")
+		p := testutil.Start(t, blockedLocker, seg, "mutex")
 		testutil.WaitFor(t, testutil.Timeout, "the child to wait in Lock (waiter bit set)", func() bool { return atomic.LoadUint64(word)>>63 == 1 })
 		kill(p)
 		got := make(chan error, 1)
@@ -137,7 +137,7 @@ func TestWaiterKilled(t *testing.T) {
 		seg, _, rw, _ := setup(t)
 		waiting := word32(t, seg, "rw", shm.KindRWMutex, lock.OffRWWaiting)
 		rw.Lock()
-		p := start(t, blockedLocker, seg, "rlock")
+		p := testutil.Start(t, blockedLocker, seg, "rlock")
 		testutil.WaitFor(t, testutil.Timeout, "the child to wait in RLock", func() bool { return atomic.LoadUint32(waiting) == 1 })
 		kill(p)
 		rw.Unlock()
@@ -151,7 +151,7 @@ func TestWaiterKilled(t *testing.T) {
 		seg, _, rw, _ := setup(t)
 		writer := word64(t, seg, "rw", shm.KindRWMutex, lock.OffRWWriter)
 		rw.RLock()
-		p := start(t, blockedLocker, seg, "wlock")
+		p := testutil.Start(t, blockedLocker, seg, "wlock")
 		// A pending writer holds the writer word and waits for the readers.
 		testutil.WaitFor(t, testutil.Timeout, "the child to take the writer word", func() bool {
 			w := atomic.LoadUint64(writer)
@@ -173,7 +173,7 @@ func TestWaiterKilled(t *testing.T) {
 	t.Run("Cond", func(t *testing.T) {
 		seg, m, _, cv := setup(t)
 		waiters := word32(t, seg, "c", shm.KindCond, lock.OffCondWaiters)
-		p := start(t, blockedLocker, seg, "cond")
+		p := testutil.Start(t, blockedLocker, seg, "cond")
 		testutil.WaitFor(t, testutil.Timeout, "the child to wait in Cond.Wait", func() bool { return atomic.LoadUint32(waiters) == 1 })
 		m.Lock() // the child released it in Wait
 		kill(p)
@@ -205,7 +205,7 @@ func TestWaiterKilled(t *testing.T) {
 // one deterministic way to stop a process between two instructions; the
 // waiter must notice at its next bounded wake (robust.CheckPeriod).
 func TestCondSignallerKilled(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := lock.NewMutex(seg, "m")
 	if err != nil {
 		t.Fatal(err)

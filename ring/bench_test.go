@@ -16,6 +16,7 @@ import (
 
 	"github.com/shmkit/shmkit/internal/futex"
 	"github.com/shmkit/shmkit/internal/ipcbench"
+	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/ring"
 	"github.com/shmkit/shmkit/shm"
 	"github.com/shmkit/shmkit/spawn"
@@ -69,7 +70,7 @@ var benchSPSCEcho = spawn.Register("benchSPSCEcho", func(ctx context.Context, c 
 })
 
 func startSPSCPinger(b *testing.B, size int, busy bool) *spscPinger {
-	seg := newSeg(b, 4<<20)
+	seg := testutil.Segment(b, 4<<20)
 	ab, err := ring.NewSPSC(seg, "ab", 64<<10)
 	if err != nil {
 		b.Fatal(err)
@@ -84,7 +85,7 @@ func startSPSCPinger(b *testing.B, size int, busy bool) *spscPinger {
 	if busy {
 		mode = "busy"
 	}
-	return &spscPinger{ab: ab, ba: ba, size: size, p: start(b, benchSPSCEcho, seg, mode)}
+	return &spscPinger{ab: ab, ba: ba, size: size, p: testutil.Start(b, benchSPSCEcho, seg, mode)}
 }
 
 func (s *spscPinger) Ping() error {
@@ -117,23 +118,11 @@ var benchPipeEcho = spawn.Register("benchPipeEcho", func(ctx context.Context, c 
 		return err
 	}
 	conn.SetBusyWait(c.Args()[0] == "busy")
-	var buf []byte
-	for {
-		buf, err = conn.Recv(ctx, buf)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := conn.Send(ctx, buf); err != nil {
-			return err
-		}
-	}
+	return echo(ctx, conn)
 })
 
 func startPipePinger(b *testing.B, size int, busy bool) *pipePinger {
-	seg := newSeg(b, 4<<20)
+	seg := testutil.Segment(b, 4<<20)
 	c, err := ring.NewPipe(seg, "p", 64<<10)
 	if err != nil {
 		b.Fatal(err)
@@ -143,7 +132,7 @@ func startPipePinger(b *testing.B, size int, busy bool) *pipePinger {
 	if busy {
 		mode = "busy"
 	}
-	return &pipePinger{c: c, buf: make([]byte, size), p: start(b, benchPipeEcho, seg, mode)}
+	return &pipePinger{c: c, buf: make([]byte, size), p: testutil.Start(b, benchPipeEcho, seg, mode)}
 }
 
 func (s *pipePinger) Ping() error {
@@ -353,7 +342,7 @@ var benchStreamConsumer = spawn.Register("benchStreamConsumer", func(ctx context
 // stream runs one streaming measurement: producers × consumers children of
 // kind moving b.N messages of size bytes, and reports msgs/s and MB/s.
 func stream(b *testing.B, kind string, size, producers, consumers int) {
-	seg := newSeg(b, 64<<20)
+	seg := testutil.Segment(b, 64<<20)
 	f := newFlags(b, seg)
 	var files []*os.File
 	switch kind {
@@ -409,7 +398,7 @@ func stream(b *testing.B, kind string, size, producers, consumers int) {
 	atomic.StoreUint32(&f.a, 1)
 	futex.WakeAll(&f.a)
 	if kind == "queue" {
-		wait(b, ps...)
+		testutil.WaitAll(b, ps...)
 		q, _ := ring.OpenQueue(seg, "q")
 		q.Close()
 	}
@@ -422,8 +411,8 @@ func stream(b *testing.B, kind string, size, producers, consumers int) {
 	}
 	elapsed := time.Since(t0)
 	b.StopTimer()
-	wait(b, ps...)
-	wait(b, cs...)
+	testutil.WaitAll(b, ps...)
+	testutil.WaitAll(b, cs...)
 	if got := atomic.LoadInt64(&f.n); got != int64(n) {
 		b.Fatalf("%d messages received, %d sent", got, n)
 	}
@@ -541,7 +530,7 @@ func BenchmarkCompress(b *testing.B) {
 				mech = "s2"
 			}
 			b.Run(fmt.Sprintf("data=%s/mech=%s", payload.name, mech), func(b *testing.B) {
-				seg := newSeg(b, 8<<20)
+				seg := testutil.Segment(b, 8<<20)
 				r, err := ring.NewSPSC(seg, "r", 1<<20)
 				if err != nil {
 					b.Fatal(err)

@@ -9,12 +9,13 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/ring"
 	"github.com/shmkit/shmkit/shm"
 )
 
 func TestCompress(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	r, err := ring.NewSPSC(seg, "r", 256<<10)
 	if err != nil {
 		t.Fatal(err)

@@ -30,11 +30,7 @@ func FuzzSPSC(f *testing.F) {
 	f.Add([]byte{4, 100, 20, 1, 6, 2, 2, 1, 1, 0, 1})
 	f.Add(bytes.Repeat([]byte{0, 250, 0, 37, 1}, 40))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		seg, err := shm.CreateAnon(1 << 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
+		seg := testutil.Segment(t, 1<<16)
 		r, err := ring.NewSPSC(seg, "r", 512)
 		if err != nil {
 			t.Fatal(err)
@@ -162,6 +158,17 @@ func FuzzSPSC(f *testing.F) {
 	})
 }
 
+// scribble is the peer of FuzzSPSCHostile and FuzzQueueHostile: it writes
+// the next 8 input bytes at an input-chosen multiple of 8 in mem.
+func scribble(o *testutil.FuzzInput, mem []byte) {
+	off, _ := o.Next()
+	pos := (off * 8) % (len(mem) - 8)
+	for i := 0; i < 8; i++ {
+		v, _ := o.Next()
+		mem[pos+i] = byte(v)
+	}
+}
+
 // FuzzSPSCHostile lets a "peer" write arbitrary bytes into an SPSC ring's
 // memory between operations: every operation must return an error or a
 // result, never panic, read out of bounds or hang.
@@ -170,11 +177,7 @@ func FuzzSPSCHostile(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0})
 	f.Add([]byte{2, 128, 255, 255, 255, 255, 255, 255, 255, 255})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		seg, err := shm.CreateAnon(1 << 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
+		seg := testutil.Segment(t, 1<<16)
 		r, err := ring.NewSPSC(seg, "r", 256)
 		if err != nil {
 			t.Fatal(err)
@@ -188,12 +191,7 @@ func FuzzSPSCHostile(f *testing.F) {
 			}
 			switch op % 6 {
 			case 0: // the peer scribbles 8 bytes at an offset
-				off, _ := o.Next()
-				pos := (off * 8) % (len(mem) - 8)
-				for i := 0; i < 8; i++ {
-					v, _ := o.Next()
-					mem[pos+i] = byte(v)
-				}
+				scribble(o, mem)
 			case 1:
 				r.TrySend(make([]byte, op%40))
 			case 2:
@@ -218,11 +216,7 @@ func FuzzQueueHostile(f *testing.F) {
 	f.Add([]byte{0, 48, 0, 0, 0, 0, 0, 0, 0, 128, 2, 1, 2})
 	f.Add([]byte{0, 6, 255, 255, 255, 255, 255, 255, 255, 255, 1, 2})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		seg, err := shm.CreateAnon(1 << 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
+		seg := testutil.Segment(t, 1<<16)
 		q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 4, SlotSize: 16})
 		if err != nil {
 			t.Fatal(err)
@@ -236,12 +230,7 @@ func FuzzQueueHostile(f *testing.F) {
 			}
 			switch op % 6 {
 			case 0:
-				off, _ := o.Next()
-				pos := (off * 8) % (len(mem) - 8)
-				for i := 0; i < 8; i++ {
-					v, _ := o.Next()
-					mem[pos+i] = byte(v)
-				}
+				scribble(o, mem)
 			case 1:
 				q.TrySend(make([]byte, op%17))
 			case 2:

@@ -20,6 +20,24 @@ import (
 	"github.com/shmkit/shmkit/spawn"
 )
 
+// echo sends back every message conn receives, until EOF.
+func echo(ctx context.Context, conn *ring.Conn) error {
+	var buf []byte
+	for {
+		var err error
+		buf, err = conn.Recv(ctx, buf)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := conn.Send(ctx, buf); err != nil {
+			return err
+		}
+	}
+}
+
 // childPipe opens end 1 and acts per args[0]:
 //
 //	echo    sends back every message until EOF
@@ -49,19 +67,7 @@ var childPipe = spawn.Register("TestPipe", func(ctx context.Context, c *spawn.Ch
 	}
 	switch c.Args()[0] {
 	case "echo":
-		var buf []byte
-		for {
-			buf, err = conn.Recv(ctx, buf)
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if err := conn.Send(ctx, buf); err != nil {
-				return err
-			}
-		}
+		return echo(ctx, conn)
 	case "send2":
 		conn.Send(ctx, []byte("one"))
 		conn.Send(ctx, []byte("two"))
@@ -78,7 +84,7 @@ var childPipe = spawn.Register("TestPipe", func(ctx context.Context, c *spawn.Ch
 })
 
 func newPipe(t *testing.T, capacity int) (*shm.Segment, *ring.Conn, *flags) {
-	seg := newSeg(t, 4<<20)
+	seg := testutil.Segment(t, 4<<20)
 	conn, err := ring.NewPipe(seg, "p", capacity)
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +97,7 @@ func newPipe(t *testing.T, capacity int) (*shm.Segment, *ring.Conn, *flags) {
 
 func TestPipeEcho(t *testing.T) {
 	seg, conn, _ := newPipe(t, 4096)
-	p := start(t, childPipe, seg, "echo")
+	p := testutil.Start(t, childPipe, seg, "echo")
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(3, 4))
 	var buf []byte
@@ -106,18 +112,18 @@ func TestPipeEcho(t *testing.T) {
 		}
 	}
 	conn.Close()
-	wait(t, p) // the child saw io.EOF and exited 0
+	testutil.WaitAll(t, p) // the child saw io.EOF and exited 0
 }
 
 func TestPipeEnds(t *testing.T) {
 	seg, conn, f := newPipe(t, 1024)
-	holder := start(t, childPipe, seg, "hold")
+	holder := testutil.Start(t, childPipe, seg, "hold")
 	testutil.WaitFor(t, testutil.Timeout, "the child to open end 1", func() bool { return atomic.LoadUint32(&f.a) == 1 })
 	// A third opener, in this process or another, is refused.
 	if _, err := ring.OpenPipe(seg, "p"); !errors.Is(err, ring.ErrBusy) {
 		t.Fatalf("OpenPipe while end 1 is held = %v, want ErrBusy", err)
 	}
-	wait(t, start(t, childPipe, seg, "open"))
+	testutil.WaitAll(t, testutil.Start(t, childPipe, seg, "open"))
 	if atomic.LoadUint32(&f.b) != 1 {
 		t.Fatal("third opener in another process not refused")
 	}
@@ -171,7 +177,7 @@ func TestPipeClose(t *testing.T) {
 
 func TestPipePeerDies(t *testing.T) {
 	seg, conn, f := newPipe(t, 256)
-	p := start(t, childPipe, seg, "send2")
+	p := testutil.Start(t, childPipe, seg, "send2")
 	testutil.WaitFor(t, testutil.Timeout, "the child to send", func() bool { return atomic.LoadUint32(&f.a) == 1 })
 	p.Kill()
 	p.Wait()
@@ -200,7 +206,7 @@ func TestPipePeerDies(t *testing.T) {
 
 func TestPipeStream(t *testing.T) {
 	seg, conn, _ := newPipe(t, 64<<10)
-	p := start(t, childPipe, seg, "sha")
+	p := testutil.Start(t, childPipe, seg, "sha")
 	data := make([]byte, testutil.Size(16<<20, 8))
 	rng := rand.New(rand.NewPCG(5, 6))
 	for i := range data {
@@ -220,5 +226,5 @@ func TestPipeStream(t *testing.T) {
 	if err != nil || !bytes.Equal(got, want[:]) {
 		t.Fatalf("the child hashed the stream to %x (%v), want %x", got, err, want)
 	}
-	wait(t, p)
+	testutil.WaitAll(t, p)
 }

@@ -50,8 +50,7 @@ var childQProducer = spawn.Register("TestQueueConservation.producer", func(ctx c
 	}
 	id, _ := strconv.Atoi(c.Args()[0])
 	n, _ := strconv.Atoi(c.Args()[1])
-	atomic.AddUint32(&f.a, 1)
-	if err := testutil.Await("all processes to start", func() bool { return atomic.LoadUint32(&f.a) == qProducers+qConsumers }); err != nil {
+	if err := testutil.StartBarrier(&f.a, qProducers+qConsumers); err != nil {
 		return err
 	}
 	buf := make([]byte, 64)
@@ -89,8 +88,7 @@ var childQConsumer = spawn.Register("TestQueueConservation.consumer", func(ctx c
 		return err
 	}
 	n, _ := strconv.Atoi(c.Args()[0])
-	atomic.AddUint32(&f.a, 1)
-	if err := testutil.Await("all processes to start", func() bool { return atomic.LoadUint32(&f.a) == qProducers+qConsumers }); err != nil {
+	if err := testutil.StartBarrier(&f.a, qProducers+qConsumers); err != nil {
 		return err
 	}
 	last := [qProducers]int64{-1, -1, -1}
@@ -127,7 +125,7 @@ var childQConsumer = spawn.Register("TestQueueConservation.consumer", func(ctx c
 
 func TestQueueConservation(t *testing.T) {
 	n := testutil.Size(200_000, 10)
-	seg := newSeg(t, 8<<20)
+	seg := testutil.Segment(t, 8<<20)
 	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 64, SlotSize: 32})
 	if err != nil {
 		t.Fatal(err)
@@ -137,16 +135,14 @@ func TestQueueConservation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var producers, consumers []*spawn.Process
-	for i := 0; i < qConsumers; i++ {
-		consumers = append(consumers, start(t, childQConsumer, seg, strconv.Itoa(n)))
-	}
+	consumers := testutil.StartN(t, qConsumers, childQConsumer, seg, strconv.Itoa(n))
+	var producers []*spawn.Process
 	for i := 0; i < qProducers; i++ {
-		producers = append(producers, start(t, childQProducer, seg, strconv.Itoa(i), strconv.Itoa(n)))
+		producers = append(producers, testutil.Start(t, childQProducer, seg, strconv.Itoa(i), strconv.Itoa(n)))
 	}
-	wait(t, producers...)
+	testutil.WaitAll(t, producers...)
 	q.Close()
-	wait(t, consumers...)
+	testutil.WaitAll(t, consumers...)
 	if dups := atomic.LoadInt64(&f.n); dups != 0 {
 		t.Fatalf("%d messages received twice", dups)
 	}
@@ -165,7 +161,7 @@ func TestQueueConservation(t *testing.T) {
 }
 
 func TestQueueBasics(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 3, SlotSize: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +233,7 @@ func TestQueueBasics(t *testing.T) {
 // A producer blocked on a full queue and a consumer blocked on an empty one
 // both return when the queue closes.
 func TestQueueCloseWakesWaiters(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	full, _ := ring.NewQueue(seg, "full", ring.QueueOptions{Slots: 1, SlotSize: 8})
 	empty, _ := ring.NewQueue(seg, "empty", ring.QueueOptions{Slots: 1, SlotSize: 8})
 	full.Send(context.Background(), []byte("x"))
@@ -295,13 +291,10 @@ var childCloseRace = spawn.Register("TestQueueCloseRace", func(ctx context.Conte
 
 func TestQueueCloseRace(t *testing.T) {
 	for round := 0; round < testutil.Size(20, 4); round++ {
-		seg := newSeg(t, 1<<20)
+		seg := testutil.Segment(t, 1<<20)
 		q, _ := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 8, SlotSize: 8})
 		f := newFlags(t, seg)
-		var ps []*spawn.Process
-		for i := 0; i < 2; i++ {
-			ps = append(ps, start(t, childCloseRace, seg))
-		}
+		ps := testutil.StartN(t, 2, childCloseRace, seg)
 		received := int64(0)
 		testutil.WaitFor(t, testutil.Timeout, "the producers to send", func() bool { return atomic.LoadUint32(&f.a) == 1 })
 		for i := 0; i < 50+round*13; i++ {
@@ -321,7 +314,7 @@ func TestQueueCloseRace(t *testing.T) {
 			}
 			received++
 		}
-		wait(t, ps...)
+		testutil.WaitAll(t, ps...)
 		if sent := atomic.LoadInt64(&f.n); sent != received {
 			t.Fatalf("round %d: %d sends succeeded, %d messages received", round, sent, received)
 		}
@@ -373,13 +366,13 @@ var childQCrash = spawn.Register("TestQueueCrash", func(ctx context.Context, c *
 })
 
 func TestQueueProducerKilledMidSend(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 8, SlotSize: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := newFlags(t, seg)
-	p := start(t, childQCrash, seg, "producer", "3")
+	p := testutil.Start(t, childQCrash, seg, "producer", "3")
 	testutil.WaitFor(t, testutil.Timeout, "the producer to stop mid-send", func() bool { return atomic.LoadUint32(&f.a) == 1 })
 	p.Kill()
 	p.Wait()
@@ -413,13 +406,13 @@ func TestQueueProducerKilledMidSend(t *testing.T) {
 // killed producer claimed, so a producer lapping round recovers the slot;
 // the consumer must then find DequeuePos moved past it.
 func TestQueueProducerRecoversDeadWriter(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 8, SlotSize: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := newFlags(t, seg)
-	p := start(t, childQCrash, seg, "producer", "3")
+	p := testutil.Start(t, childQCrash, seg, "producer", "3")
 	testutil.WaitFor(t, testutil.Timeout, "the producer to stop mid-send", func() bool { return atomic.LoadUint32(&f.a) == 1 })
 	p.Kill()
 	p.Wait()
@@ -447,7 +440,7 @@ func TestQueueProducerRecoversDeadWriter(t *testing.T) {
 }
 
 func TestQueueConsumerKilledMidRecv(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 8, SlotSize: 16})
 	if err != nil {
 		t.Fatal(err)
@@ -458,7 +451,7 @@ func TestQueueConsumerKilledMidRecv(t *testing.T) {
 		q.Send(ctx, []byte(fmt.Sprintf("early %d", i)))
 	}
 	q.Send(ctx, []byte("victim"))
-	p := start(t, childQCrash, seg, "consumer", "3")
+	p := testutil.Start(t, childQCrash, seg, "consumer", "3")
 	testutil.WaitFor(t, testutil.Timeout, "the consumer to stop mid-receive", func() bool { return atomic.LoadUint32(&f.a) == 1 })
 	p.Kill()
 	p.Wait()
@@ -480,7 +473,7 @@ func TestQueueConsumerKilledMidRecv(t *testing.T) {
 }
 
 func TestQueueCorrupt(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 4, SlotSize: 16})
 	if err != nil {
 		t.Fatal(err)
@@ -525,7 +518,7 @@ func TestQueueCorrupt(t *testing.T) {
 // the consumer's, nothing is counted lost. Once the consumer really dies,
 // the slot is recovered and counted.
 func TestQueueLiveReaderNotTakenForDead(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 2, SlotSize: 16})
 	if err != nil {
 		t.Fatal(err)
@@ -546,7 +539,7 @@ func TestQueueLiveReaderNotTakenForDead(t *testing.T) {
 	}
 	record := (*uint64)(unsafe.Pointer(&mem[ring.QueueHeaderSize+8]))
 	atomic.StoreUint64(record, atomic.LoadUint64(record)^0x5A5A<<32)
-	p := start(t, childQCrash, seg, "consumer", "0", "before-record")
+	p := testutil.Start(t, childQCrash, seg, "consumer", "0", "before-record")
 	testutil.WaitFor(t, testutil.Timeout, "the consumer to claim slot 0", func() bool { return atomic.LoadUint32(&f.a) == 1 })
 
 	// Full: this Send waits for slot 0 and, every 25 ms of sleep, checks

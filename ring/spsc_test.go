@@ -25,53 +25,19 @@ import (
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-func newSeg(tb testing.TB, size int64) *shm.Segment {
-	seg, err := shm.CreateAnon(size)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { seg.Close() })
-	return seg
-}
-
 // flags is a block of words in a segment for handshakes between processes.
 type flags struct {
-	a, b, c, d uint32
-	n          int64
+	a, b, c uint32
+	_       uint32
+	n       int64
 }
 
 func newFlags(tb testing.TB, seg *shm.Segment) *flags {
-	b, err := shm.NewBytes(seg, "flags", 64)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return (*flags)(unsafe.Pointer(&b[0]))
+	return testutil.Overlay[flags](tb, seg, "flags")
 }
 
 func openFlags(seg *shm.Segment) (*flags, error) {
-	b, err := shm.OpenBytes(seg, "flags")
-	if err != nil {
-		return nil, err
-	}
-	return (*flags)(unsafe.Pointer(&b[0])), nil
-}
-
-func start(tb testing.TB, f *spawn.Func, seg *shm.Segment, args ...string) *spawn.Process {
-	tb.Helper()
-	p, err := f.Start(context.Background(), spawn.Options{Segments: []*shm.Segment{seg}, Args: args})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
-}
-
-func wait(tb testing.TB, ps ...*spawn.Process) {
-	tb.Helper()
-	for _, p := range ps {
-		if err := p.Wait(); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	return testutil.OpenOverlay[flags](seg, "flags")
 }
 
 // ---- the stream test: every message arrives once, in order, intact ----
@@ -188,12 +154,12 @@ var childStreamProducer = spawn.Register("TestSPSCStream", func(ctx context.Cont
 
 func TestSPSCStream(t *testing.T) {
 	total := uint64(testutil.Size(1_000_000, 10))
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	r, err := ring.NewSPSC(seg, "r", 64<<10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := start(t, childStreamProducer, seg, strconv.FormatUint(total, 10))
+	p := testutil.Start(t, childStreamProducer, seg, strconv.FormatUint(total, 10))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*testutil.Timeout)
 	defer cancel()
 	lens := rand.New(rand.NewPCG(1, 2))
@@ -238,7 +204,7 @@ func TestSPSCStream(t *testing.T) {
 	if _, err := r.Recv(ctx, buf); !errors.Is(err, ring.ErrClosed) {
 		t.Fatalf("Recv after the last message = %v, want ErrClosed", err)
 	}
-	wait(t, p)
+	testutil.WaitAll(t, p)
 	if r.Len() != 0 {
 		t.Errorf("Len = %d after draining", r.Len())
 	}
@@ -249,7 +215,7 @@ func TestSPSCStream(t *testing.T) {
 func TestSPSCWrapAtEveryOffset(t *testing.T) {
 	ctx := context.Background()
 	for first := 0; first <= 200; first++ {
-		seg := newSeg(t, 1<<16)
+		seg := testutil.Segment(t, 1<<16)
 		r, err := ring.NewSPSC(seg, "r", 256)
 		if err != nil {
 			t.Fatal(err)
@@ -286,7 +252,7 @@ func TestSPSCWrapAtEveryOffset(t *testing.T) {
 }
 
 func TestSPSCFullAndEmpty(t *testing.T) {
-	seg := newSeg(t, 1<<16)
+	seg := testutil.Segment(t, 1<<16)
 	r, err := ring.NewSPSC(seg, "r", 256)
 	if err != nil {
 		t.Fatal(err)
@@ -380,7 +346,7 @@ func TestSPSCFullAndEmpty(t *testing.T) {
 }
 
 func TestSPSCClose(t *testing.T) {
-	seg := newSeg(t, 1<<16)
+	seg := testutil.Segment(t, 1<<16)
 	r, err := ring.NewSPSC(seg, "r", 1024)
 	if err != nil {
 		t.Fatal(err)
@@ -415,15 +381,15 @@ func TestSPSCClose(t *testing.T) {
 }
 
 func TestSPSCMisuse(t *testing.T) {
-	seg := newSeg(t, 1<<16)
+	seg := testutil.Segment(t, 1<<16)
 	r, _ := ring.NewSPSC(seg, "r", 1024)
-	mustPanic(t, "Commit without Reserve", func() { r.Commit(0) })
-	mustPanic(t, "Release without Peek", func() { r.Release() })
+	testutil.MustPanic(t, "Commit without Reserve", func() { r.Commit(0) })
+	testutil.MustPanic(t, "Release without Peek", func() { r.Release() })
 	if _, err := r.Reserve(context.Background(), 10); err != nil {
 		t.Fatal(err)
 	}
-	mustPanic(t, "Commit(11) of a 10-byte reservation", func() { r.Commit(11) })
-	mustPanic(t, "Reserve with a reservation pending", func() { r.Reserve(context.Background(), 1) })
+	testutil.MustPanic(t, "Commit(11) of a 10-byte reservation", func() { r.Commit(11) })
+	testutil.MustPanic(t, "Reserve with a reservation pending", func() { r.Reserve(context.Background(), 1) })
 	if _, err := ring.NewSPSC(seg, "bad", 0); err == nil {
 		t.Fatal("NewSPSC with capacity 0 succeeded")
 	}
@@ -433,17 +399,6 @@ func TestSPSCMisuse(t *testing.T) {
 	if _, err := ring.OpenQueue(seg, "r"); !errors.Is(err, shm.ErrWrongKind) {
 		t.Fatalf("OpenQueue of an SPSC ring = %v, want ErrWrongKind", err)
 	}
-}
-
-func mustPanic(t *testing.T, want string, fn func()) {
-	t.Helper()
-	defer func() {
-		t.Helper()
-		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), want) {
-			t.Fatalf("panic %v, want one containing %q", r, want)
-		}
-	}()
-	fn()
 }
 
 // ---- roles and dead peers, across processes ----
@@ -495,17 +450,17 @@ var childRole = spawn.Register("TestSPSCRoles", func(ctx context.Context, c *spa
 })
 
 func TestSPSCRoles(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	r, err := ring.NewSPSC(seg, "r", 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := newFlags(t, seg)
-	producer := start(t, childRole, seg, "send", "3", "reserve")
+	producer := testutil.Start(t, childRole, seg, "send", "3", "reserve")
 	testutil.WaitFor(t, testutil.Timeout, "the producer to send", func() bool { return atomic.LoadUint32(&f.a) == 1 })
 
 	// A second live producer is refused.
-	wait(t, start(t, childRole, seg, "try-send"))
+	testutil.WaitAll(t, testutil.Start(t, childRole, seg, "try-send"))
 	if atomic.LoadUint32(&f.b) != 1 {
 		t.Fatal("second producer not refused")
 	}
@@ -529,7 +484,7 @@ func TestSPSCRoles(t *testing.T) {
 	}
 	// Another process may take over the dead producer's role.
 	atomic.StoreUint32(&f.a, 0)
-	p2 := start(t, childRole, seg, "send", "1")
+	p2 := testutil.Start(t, childRole, seg, "send", "1")
 	defer func() { p2.Kill(); p2.Wait() }()
 	if m, err := r.Recv(context.Background(), nil); err != nil || string(m) != "m0" {
 		t.Fatalf("Recv from the new producer = %q, %v", m, err)
@@ -537,7 +492,7 @@ func TestSPSCRoles(t *testing.T) {
 }
 
 func TestSPSCConsumerDies(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	r, err := ring.NewSPSC(seg, "r", 64)
 	if err != nil {
 		t.Fatal(err)
@@ -553,7 +508,7 @@ func TestSPSCConsumerDies(t *testing.T) {
 			break
 		}
 	}
-	consumer := start(t, childRole, seg, "recv")
+	consumer := testutil.Start(t, childRole, seg, "recv")
 	testutil.WaitFor(t, testutil.Timeout, "the consumer to receive", func() bool { return atomic.LoadUint32(&f.a) == 1 })
 	if err := r.Send(context.Background(), []byte("fits now")); err != nil {
 		t.Fatal(err)
@@ -573,7 +528,7 @@ func TestSPSCConsumerDies(t *testing.T) {
 // ---- corruption ----
 
 func TestSPSCCorrupt(t *testing.T) {
-	seg := newSeg(t, 1<<16)
+	seg := testutil.Segment(t, 1<<16)
 	r, err := ring.NewSPSC(seg, "r", 256)
 	if err != nil {
 		t.Fatal(err)
@@ -611,7 +566,7 @@ func TestSPSCCorrupt(t *testing.T) {
 // TestSPSCReset: the producer empties a ring whose consumer died and hands
 // it to a new consumer, which sees only what is sent afterwards.
 func TestSPSCReset(t *testing.T) {
-	seg := newSeg(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	r, err := ring.NewSPSC(seg, "r", 1024)
 	if err != nil {
 		t.Fatal(err)
@@ -621,7 +576,7 @@ func TestSPSCReset(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		r.Send(ctx, []byte(fmt.Sprintf("old %d", i)))
 	}
-	consumer := start(t, childRole, seg, "recv") // receives "old 0", then blocks
+	consumer := testutil.Start(t, childRole, seg, "recv") // receives "old 0", then blocks
 	testutil.WaitFor(t, testutil.Timeout, "the consumer to receive", func() bool { return atomic.LoadUint32(&f.a) == 1 })
 	if err := r.Reset(); !errors.Is(err, ring.ErrBusy) {
 		t.Fatalf("Reset while the consumer lives = %v, want ErrBusy", err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/shmkit/shmkit/internal/ipcbench"
+	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/semaphore"
 	"github.com/shmkit/shmkit/shm"
 	"github.com/shmkit/shmkit/spawn"
@@ -23,7 +24,7 @@ func BenchmarkUncontended(b *testing.B) {
 			name, newSem = "kind=bounded", semaphore.NewBounded
 		}
 		b.Run(name, func(b *testing.B) {
-			s, err := newSem(newSeg(b), "s", 1)
+			s, err := newSem(testutil.Segment(b, 1<<20), "s", 1)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -74,7 +75,7 @@ var semPong = spawn.Register("benchSemaphorePong", func(ctx context.Context, c *
 })
 
 func startSem(b *testing.B) *semPinger {
-	seg := newSeg(b)
+	seg := testutil.Segment(b, 1<<20)
 	ping, err := semaphore.New(seg, "ping", 0)
 	if err != nil {
 		b.Fatal(err)
@@ -84,7 +85,7 @@ func startSem(b *testing.B) *semPinger {
 		b.Fatal(err)
 	}
 	sh := newShared(b, seg)
-	return &semPinger{ping: ping, pong: pong, stop: &sh.result, seg: seg, p: start(b, semPong, seg)}
+	return &semPinger{ping: ping, pong: pong, stop: &sh.result, seg: seg, p: testutil.Start(b, semPong, seg)}
 }
 
 func (t *semPinger) Ping() error {
@@ -108,14 +109,5 @@ func BenchmarkPingPong(b *testing.B) {
 		defer t.Close()
 		ipcbench.RoundTrip(b, t)
 	})
-	for _, name := range []string{ipcbench.Futex, ipcbench.Atomic} {
-		b.Run("mech="+name, func(b *testing.B) {
-			p, err := ipcbench.StartBaseline(name, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
-			ipcbench.RoundTrip(b, p)
-		})
-	}
+	ipcbench.SignalBaselines(b, ipcbench.Futex, ipcbench.Atomic)
 }

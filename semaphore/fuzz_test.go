@@ -3,11 +3,9 @@
 package semaphore_test
 
 import (
-	"context"
 	"errors"
 	"sync/atomic"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/holders"
@@ -15,34 +13,6 @@ import (
 	"github.com/shmkit/shmkit/semaphore"
 	"github.com/shmkit/shmkit/shm"
 )
-
-// tinyWait is the deadline of the contexts that let a blocking call reach
-// its futex wait before it gives up; tinyWaits is how many one run may
-// use, since each costs a tick of the timer (up to a millisecond), and
-// inputs that repeat one byte would otherwise take seconds.
-const (
-	tinyWait  = 200 * time.Microsecond
-	tinyWaits = 2
-)
-
-// fuzzCtx returns the context for a blocking operation: an ended one, or,
-// when op is 0x80 to 0x8f and *left is not 0, one that ends after
-// tinyWait (and then *left goes down by one).
-func fuzzCtx(op int, left *int) (context.Context, context.CancelFunc) {
-	if op&0xf0 == 0x80 && *left > 0 {
-		*left--
-		return context.WithTimeout(context.Background(), tinyWait)
-	}
-	return testutil.Cancelled, func() {}
-}
-
-// isCtxErr reports whether err is the error of ctx, which has ended.
-func isCtxErr(ctx context.Context, err error) bool {
-	return err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err())
-}
-
-// selfTag is the holder tag of this process.
-var selfTag = holders.SelfTag()
 
 // boundary32 are the 32-bit values at the edges of a semaphore's range.
 var boundary32 = [...]uint32{0, 1, 2, semaphore.MaxValue, semaphore.MaxValue + 1, 1<<32 - 1}
@@ -75,29 +45,6 @@ func peerWord(o *testutil.FuzzInput) uint64 {
 	}
 }
 
-// table summarises a holder table as the operations that read it see it.
-type table struct {
-	room bool // a free slot, or one of this process's with room for a unit
-	held bool // a slot of this process with a count
-	ours int  // the units counted in this process's slots
-}
-
-func readTable(mem []byte, off int) table {
-	var tb table
-	for i := 0; i < holders.Slots; i++ {
-		v := atomic.LoadUint64((*uint64)(unsafe.Pointer(&mem[off+holders.Offset(i)])))
-		switch {
-		case v == 0:
-			tb.room = true
-		case holders.Tag(v) == selfTag:
-			tb.room = tb.room || holders.Low(v) < holders.MaxLow
-			tb.held = tb.held || holders.Low(v) != 0
-			tb.ours += int(holders.Low(v))
-		}
-	}
-	return tb
-}
-
 // semFuzz is one run of FuzzSemaphoreHostile: a counting semaphore "s"
 // and a bounded one "b", a handle on each, what each handle learnt when it
 // was made (bounded or not, the bound), and the objects' memory.
@@ -109,7 +56,7 @@ type semFuzz struct {
 	bounded [2]bool
 	initial [2]uint32
 	mem     [2][]byte
-	tiny    int // tiny-deadline contexts left (fuzzCtx)
+	tiny    int // tiny-deadline contexts left (testutil.FuzzContext)
 }
 
 func (z *semFuzz) word(i, off int) *uint32 { return (*uint32)(unsafe.Pointer(&z.mem[i][off])) }
@@ -118,11 +65,11 @@ func (z *semFuzz) overflow(i int) uint32   { return atomic.LoadUint32(z.word(i, 
 
 // units returns the holder table of object i as a handle of either kind
 // sees it: a counting object has none, and a counting handle uses none.
-func (z *semFuzz) units(i int) table {
+func (z *semFuzz) units(i int) testutil.Holders {
 	if !z.bounded[i] {
-		return table{}
+		return testutil.Holders{}
 	}
-	return readTable(z.mem[i], semaphore.OffHolders)
+	return testutil.ReadHolders(z.mem[i], semaphore.OffHolders)
 }
 
 // FuzzSemaphoreHostile drives a counting and a bounded semaphore while a
@@ -150,13 +97,10 @@ func FuzzSemaphoreHostile(f *testing.F) {
 	}
 	f.Add(append(all, 2, 0, 2, 1, 3, 0, 3, 1, 4, 0, 4, 1, 5, 0, 5, 1, 6, 0, 6, 1))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		seg, err := shm.CreateAnon(1 << 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
+		seg := testutil.Segment(t, 1<<16)
+		var err error
 		o := testutil.NewFuzzInput(in)
-		z := &semFuzz{t: t, seg: seg, names: [2]string{"s", "b"}, tiny: tinyWaits}
+		z := &semFuzz{t: t, seg: seg, names: [2]string{"s", "b"}, tiny: testutil.TinyWaits}
 		for i, bounded := range []bool{false, true} {
 			z.initial[i], z.bounded[i] = uint32(o.Byte()%4), bounded
 			if bounded {
@@ -207,17 +151,17 @@ func FuzzSemaphoreHostile(f *testing.F) {
 // checkRecorded fails the test unless a unit taken by a bounded handle
 // was recorded: in this process's slot if the table had room, else in the
 // overflow count.
-func (z *semFuzz) checkRecorded(i int, before table, overflow uint32) {
+func (z *semFuzz) checkRecorded(i int, before testutil.Holders, overflow uint32) {
 	z.t.Helper()
 	if !z.bounded[i] {
 		return
 	}
 	after, o2 := z.units(i), z.overflow(i)
 	switch {
-	case before.room && (after.ours != before.ours+1 || o2 != overflow):
-		z.t.Fatalf("%s: a unit taken with room in the table: holds %d → %d, overflow %d → %d", z.names[i], before.ours, after.ours, overflow, o2)
-	case !before.room && (after.ours != before.ours || o2 != overflow+1):
-		z.t.Fatalf("%s: a unit taken with a full table: holds %d → %d, overflow %d → %d", z.names[i], before.ours, after.ours, overflow, o2)
+	case before.Room && (after.Ours != before.Ours+1 || o2 != overflow):
+		z.t.Fatalf("%s: a unit taken with room in the table: holds %d → %d, overflow %d → %d", z.names[i], before.Ours, after.Ours, overflow, o2)
+	case !before.Room && (after.Ours != before.Ours || o2 != overflow+1):
+		z.t.Fatalf("%s: a unit taken with a full table: holds %d → %d, overflow %d → %d", z.names[i], before.Ours, after.Ours, overflow, o2)
 	}
 }
 
@@ -241,7 +185,7 @@ func (z *semFuzz) tryAcquire(i int) {
 }
 
 func (z *semFuzz) acquire(i, op int) {
-	ctx, cancel := fuzzCtx(op, &z.tiny)
+	ctx, cancel := testutil.FuzzContext(op, &z.tiny)
 	defer cancel()
 	v, tb, ov := z.value(i), z.units(i), z.overflow(i)
 	err := z.h[i].Acquire(ctx)
@@ -256,7 +200,7 @@ func (z *semFuzz) acquire(i, op int) {
 	if z.bounded[i] && err == nil && after < z.initial[i] {
 		return // woken before ctx ended, it gave back the units of dead holders
 	}
-	if !isCtxErr(ctx, err) || after != 0 {
+	if !testutil.IsCtxErr(ctx, err) || after != 0 {
 		z.t.Fatalf("%s: Acquire of value 0 = %v, value now %d; want %v", z.names[i], err, after, ctx.Err())
 	}
 }
@@ -290,9 +234,9 @@ func (z *semFuzz) release(i int) {
 	// overflowed.
 	t2, o2 := z.units(i), z.overflow(i)
 	switch {
-	case tb.held && (t2.ours != tb.ours-1 || o2 != ov):
-		z.t.Fatalf("%s: Release with %d units recorded here: %d now, overflow %d → %d", z.names[i], tb.ours, t2.ours, ov, o2)
-	case !tb.held && ov != 0 && o2 != ov-1:
+	case tb.Held && (t2.Ours != tb.Ours-1 || o2 != ov):
+		z.t.Fatalf("%s: Release with %d units recorded here: %d now, overflow %d → %d", z.names[i], tb.Ours, t2.Ours, ov, o2)
+	case !tb.Held && ov != 0 && o2 != ov-1:
 		z.t.Fatalf("%s: Release with overflow %d and none recorded here: overflow now %d", z.names[i], ov, o2)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/holders"
 	"github.com/shmkit/shmkit/internal/proc"
@@ -22,15 +21,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }
-
-func newSeg(tb testing.TB) *shm.Segment {
-	seg, err := shm.CreateAnon(1 << 20)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { seg.Close() })
-	return seg
-}
 
 // shared holds the tests' counters and handshakes.
 type shared struct {
@@ -44,37 +34,11 @@ type shared struct {
 }
 
 func newShared(tb testing.TB, seg *shm.Segment) *shared {
-	b, err := shm.NewBytes(seg, "shared", 64)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return (*shared)(unsafe.Pointer(&b[0]))
+	return testutil.Overlay[shared](tb, seg, "shared")
 }
 
 func openShared(seg *shm.Segment) (*shared, error) {
-	b, err := shm.OpenBytes(seg, "shared")
-	if err != nil {
-		return nil, err
-	}
-	return (*shared)(unsafe.Pointer(&b[0])), nil
-}
-
-func start(tb testing.TB, f *spawn.Func, seg *shm.Segment, args ...string) *spawn.Process {
-	tb.Helper()
-	p, err := f.Start(context.Background(), spawn.Options{Segments: []*shm.Segment{seg}, Args: args})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
-}
-
-func waitAll(tb testing.TB, ps ...*spawn.Process) {
-	tb.Helper()
-	for _, p := range ps {
-		if err := p.Wait(); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	return testutil.OpenOverlay[shared](seg, "shared")
 }
 
 // limitWorker acquires and releases args[0] times in each of two goroutines, counting the holders
@@ -92,8 +56,7 @@ var limitWorker = spawn.Register("TestSemaphoreLimit.worker", func(ctx context.C
 	n, _ := strconv.Atoi(c.Args()[0])
 	limit, _ := strconv.Atoi(c.Args()[1])
 	procs, _ := strconv.Atoi(c.Args()[2])
-	atomic.AddUint32(&sh.started, 1)
-	if err := testutil.Await("all processes to start", func() bool { return atomic.LoadUint32(&sh.started) == uint32(procs) }); err != nil {
+	if err := testutil.StartBarrier(&sh.started, procs); err != nil {
 		return err
 	}
 	// Two goroutines per process, each yielding while it holds a unit, so
@@ -136,7 +99,7 @@ var limitWorker = spawn.Register("TestSemaphoreLimit.worker", func(ctx context.C
 func TestSemaphoreLimit(t *testing.T) {
 	for _, bounded := range []bool{false, true} {
 		t.Run("bounded="+strconv.FormatBool(bounded), func(t *testing.T) {
-			seg := newSeg(t)
+			seg := testutil.Segment(t, 1<<20)
 			const limit, procs = 2, 4
 			newSem := semaphore.New
 			if bounded {
@@ -148,11 +111,8 @@ func TestSemaphoreLimit(t *testing.T) {
 			}
 			sh := newShared(t, seg)
 			n := testutil.Size(5_000, 10)
-			var ps []*spawn.Process
-			for i := 0; i < procs; i++ {
-				ps = append(ps, start(t, limitWorker, seg, strconv.Itoa(n), strconv.Itoa(limit), strconv.Itoa(procs)))
-			}
-			waitAll(t, ps...)
+			ps := testutil.StartN(t, procs, limitWorker, seg, strconv.Itoa(n), strconv.Itoa(limit), strconv.Itoa(procs))
+			testutil.WaitAll(t, ps...)
 			if bad := atomic.LoadInt32(&sh.bad); bad != 0 {
 				t.Fatalf("more than %d holders at once, %d times (at most %d)", limit, bad, sh.most)
 			}
@@ -168,7 +128,7 @@ func TestSemaphoreLimit(t *testing.T) {
 }
 
 func TestSemaphoreOverRelease(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	b, err := semaphore.NewBounded(seg, "b", 2)
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +195,7 @@ var releaser = spawn.Register("TestSemaphoreContext.releaser", func(ctx context.
 })
 
 func TestSemaphoreContext(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	s, err := semaphore.New(seg, "s", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +219,7 @@ func TestSemaphoreContext(t *testing.T) {
 	// Still usable: a Release in another process wakes a blocked Acquire.
 	go func() { res <- s.Acquire(context.Background()) }()
 	testutil.WaitFor(t, testutil.Timeout, "Acquire to block", func() bool { return s.WaitersForTest() == 1 })
-	waitAll(t, start(t, releaser, seg))
+	testutil.WaitAll(t, testutil.Start(t, releaser, seg))
 	if err := <-res; err != nil {
 		t.Fatalf("Acquire = %v", err)
 	}
@@ -299,13 +259,13 @@ var holder = spawn.Register("TestSemaphoreDeadHolder.holder", func(ctx context.C
 
 func TestSemaphoreDeadHolder(t *testing.T) {
 	t.Run("bounded", func(t *testing.T) {
-		seg := newSeg(t)
+		seg := testutil.Segment(t, 1<<20)
 		s, err := semaphore.NewBounded(seg, "s", 3)
 		if err != nil {
 			t.Fatal(err)
 		}
 		sh := newShared(t, seg)
-		p := start(t, holder, seg, "3")
+		p := testutil.Start(t, holder, seg, "3")
 		testutil.WaitFor(t, testutil.Timeout, "the holder to take its units", func() bool { return atomic.LoadUint32(&sh.started) == 1 })
 		if s.TryAcquire() {
 			t.Fatal("TryAcquire succeeded with every unit held")
@@ -335,13 +295,13 @@ func TestSemaphoreDeadHolder(t *testing.T) {
 	t.Run("counting", func(t *testing.T) {
 		// A counting semaphore does not record holders: the units of a
 		// dead holder are lost, as with a POSIX semaphore.
-		seg := newSeg(t)
+		seg := testutil.Segment(t, 1<<20)
 		s, err := semaphore.New(seg, "s", 1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		sh := newShared(t, seg)
-		p := start(t, holder, seg, "1")
+		p := testutil.Start(t, holder, seg, "1")
 		testutil.WaitFor(t, testutil.Timeout, "the holder to take its unit", func() bool { return atomic.LoadUint32(&sh.started) == 1 })
 		p.Kill()
 		p.Wait()
@@ -356,13 +316,13 @@ func TestSemaphoreDeadHolder(t *testing.T) {
 // A unit acquired in one process and released in another is taken out of
 // the acquirer's record: its death later gives nothing back twice.
 func TestSemaphoreCrossProcessRelease(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	s, err := semaphore.NewBounded(seg, "s", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sh := newShared(t, seg)
-	p := start(t, holder, seg, "1")
+	p := testutil.Start(t, holder, seg, "1")
 	testutil.WaitFor(t, testutil.Timeout, "the holder to take its unit", func() bool { return atomic.LoadUint32(&sh.started) == 1 })
 	if err := s.Release(); err != nil { // on the holder's behalf
 		t.Fatal(err)
@@ -397,12 +357,12 @@ var idle = spawn.Register("TestSemaphoreHolderTableFull.idle", func(ctx context.
 // With the holder table full, units are counted in Overflow and still come
 // back on Release.
 func TestSemaphoreHolderTableFull(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	s, err := semaphore.NewBounded(seg, "s", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := start(t, idle, seg)
+	p := testutil.Start(t, idle, seg)
 	defer func() { p.Kill(); p.Wait() }()
 	st, err := proc.StartTime(p.Pid())
 	if err != nil {
@@ -424,7 +384,7 @@ func TestSemaphoreHolderTableFull(t *testing.T) {
 }
 
 func TestOpenSemaphore(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	if _, err := semaphore.NewBounded(seg, "s", 2); err != nil {
 		t.Fatal(err)
 	}
@@ -462,16 +422,11 @@ func TestOpenCorrupt(t *testing.T) {
 		{"value above the bound", semaphore.OffValue, 3, "value"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			seg := newSeg(t)
+			seg := testutil.Segment(t, 1<<20)
 			if _, err := semaphore.NewBounded(seg, "s", 2); err != nil {
 				t.Fatal(err)
 			}
-			var off int64
-			for _, o := range seg.Objects() {
-				if o.Name == "s" {
-					off = o.Offset
-				}
-			}
+			off := testutil.ObjectOffset(t, seg, "s")
 			b := binary.NativeEndian.AppendUint32(nil, tc.value)
 			if _, err := seg.File().WriteAt(b, off+int64(tc.off)); err != nil {
 				t.Fatal(err)
@@ -510,7 +465,7 @@ var releaseAndDie = spawn.Register("TestSemaphoreReleaserKilled.releaser", func(
 // A releaser killed after adding its unit but before waking anyone: the
 // sleeper notices anyway, when its bounded sleep ends.
 func TestSemaphoreReleaserKilled(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	s, err := semaphore.New(seg, "s", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -519,7 +474,7 @@ func TestSemaphoreReleaserKilled(t *testing.T) {
 	res := make(chan error, 1)
 	go func() { res <- s.Acquire(context.Background()) }()
 	testutil.WaitFor(t, testutil.Timeout, "Acquire to block", func() bool { return s.WaitersForTest() == 1 })
-	p := start(t, releaseAndDie, seg)
+	p := testutil.Start(t, releaseAndDie, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the releaser to stop before its wake", func() bool { return atomic.LoadUint32(&sh.started) == 1 })
 	p.Kill()
 	p.Wait()

@@ -30,7 +30,7 @@ func TestSemaphoreWaiterKilled(t *testing.T) {
 	for _, bounded := range []bool{false, true} {
 		name := map[bool]string{false: "counting", true: "bounded"}[bounded]
 		t.Run(name, func(t *testing.T) {
-			seg := newSeg(t)
+			seg := testutil.Segment(t, 1<<20)
 			newSem := semaphore.New
 			if bounded {
 				newSem = semaphore.NewBounded
@@ -42,7 +42,7 @@ func TestSemaphoreWaiterKilled(t *testing.T) {
 			if !s.TryAcquire() {
 				t.Fatal("TryAcquire on a fresh semaphore of 1 unit failed")
 			}
-			p := start(t, blockedAcquirer, seg)
+			p := testutil.Start(t, blockedAcquirer, seg)
 			testutil.WaitFor(t, testutil.Timeout, "the child to block in Acquire", func() bool { return s.WaitersForTest() == 1 })
 			p.Kill()
 			p.Wait()

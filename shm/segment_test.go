@@ -493,19 +493,12 @@ var childInitHang = spawn.Register("TestCreatorDiesDuringInit", func(ctx context
 })
 
 func TestCreatorDiesDuringInit(t *testing.T) {
-	seg, err := shm.CreateAnon(1 << 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seg.Close()
+	seg := testutil.Segment(t, 1<<16)
 	ctl, err := shm.NewBytes(seg, "ctl", 64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := childInitHang.Start(context.Background(), spawn.Options{Segments: []*shm.Segment{seg}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := testutil.Start(t, childInitHang, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the child to start initialising", func() bool { return atomic.LoadUint32(u32(ctl)) == 1 })
 	if _, err := seg.Lookup("victim", shm.KindUser); !errors.Is(err, shm.ErrNotExist) || !strings.Contains(err.Error(), "still initialising") {
 		t.Fatalf("Lookup of a half-built object = %v, want ErrNotExist (being initialised)", err)
@@ -544,19 +537,12 @@ var childAllocHang = spawn.Register("TestAllocatorDiesHoldingLock", func(ctx con
 })
 
 func TestAllocatorDiesHoldingLock(t *testing.T) {
-	seg, err := shm.CreateAnon(1 << 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seg.Close()
+	seg := testutil.Segment(t, 1<<16)
 	ctl, err := shm.NewBytes(seg, "ctl", 64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := childAllocHang.Start(context.Background(), spawn.Options{Segments: []*shm.Segment{seg}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := testutil.Start(t, childAllocHang, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the child to stop inside Alloc", func() bool { return atomic.LoadUint32(u32(ctl)) == 1 })
 	p.Kill()
 	p.Wait()

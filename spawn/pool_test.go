@@ -179,11 +179,7 @@ func TestPoolTaskErrors(t *testing.T) {
 // TestPoolWorkersKilled: a worker is killed with SIGKILL every 500 finished
 // inputs of a 10 000-input Map; every result must still be right.
 func TestPoolWorkersKilled(t *testing.T) {
-	seg, err := shm.CreateAnon(1 << 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seg.Close()
+	seg := testutil.Segment(t, 1<<16)
 	done, err := value.NewInt64(seg, "done")
 	if err != nil {
 		t.Fatal(err)
@@ -300,11 +296,7 @@ func TestPoolMaxTasksPerWorker(t *testing.T) {
 }
 
 func TestPoolTerminate(t *testing.T) {
-	seg, err := shm.CreateAnon(1 << 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seg.Close()
+	seg := testutil.Segment(t, 1<<16)
 	done, err := value.NewInt64(seg, "done")
 	if err != nil {
 		t.Fatal(err)

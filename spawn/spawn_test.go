@@ -195,11 +195,7 @@ var childArgs = spawn.Register("TestArgsEnvSegments", func(ctx context.Context, 
 func TestArgsEnvSegments(t *testing.T) {
 	var segs []*shm.Segment
 	for i := 0; i < 3; i++ {
-		seg, err := shm.CreateAnon(1 << 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
+		seg := testutil.Segment(t, 1<<16)
 		b, err := shm.NewBytes(seg, "box", 64)
 		if err != nil {
 			t.Fatal(err)
@@ -293,11 +289,7 @@ var childGrand = spawn.Register("TestParentDeath.grandchild", func(ctx context.C
 func TestParentDeath(t *testing.T) {
 	for _, outlive := range []bool{false, true} {
 		t.Run(fmt.Sprintf("outlive=%v", outlive), func(t *testing.T) {
-			seg, err := shm.CreateAnon(1 << 16)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer seg.Close()
+			seg := testutil.Segment(t, 1<<16)
 			b, err := shm.NewBytes(seg, "ids", 64)
 			if err != nil {
 				t.Fatal(err)

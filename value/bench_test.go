@@ -20,7 +20,7 @@ import (
 // on the Go heap in the same run. Both are one LOCK XADD (amd64).
 func BenchmarkAdd(b *testing.B) {
 	b.Run("mech=shmkit", func(b *testing.B) {
-		v, err := value.NewInt64(newSeg(b), "n")
+		v, err := value.NewInt64(testutil.Segment(b, 1<<20), "n")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -111,13 +111,13 @@ var benchChild = spawn.Register("benchValue", func(ctx context.Context, c *spawn
 // and waits for it.
 func contend(b *testing.B, seg *shm.Segment, op string, n int) (goFn, stop func()) {
 	sh := newShared(b, seg)
-	p := start(b, benchChild, seg, op, strconv.Itoa(n))
+	p := testutil.Start(b, benchChild, seg, op, strconv.Itoa(n))
 	testutil.WaitFor(b, testutil.Timeout, "the child to be ready", func() bool { return atomic.LoadUint32(&sh.arrived) == 1 })
 	return func() { atomic.StoreUint32(&sh.flag, 1) },
 		func() {
 			atomic.StoreUint32(&sh.stop, 1)
 			atomic.StoreUint32(&sh.flag, 1)
-			waitAll(b, p)
+			testutil.WaitAll(b, p)
 		}
 }
 
@@ -126,7 +126,7 @@ func contend(b *testing.B, seg *shm.Segment, op string, n int) (goFn, stop func(
 // total ops/s.
 func BenchmarkAddContended(b *testing.B) {
 	b.Run("mech=shmkit", func(b *testing.B) {
-		seg := newSeg(b)
+		seg := testutil.Segment(b, 1<<20)
 		v, err := value.NewInt64(seg, "v")
 		if err != nil {
 			b.Fatal(err)
@@ -180,7 +180,7 @@ type bench32 struct{ A, B, C, D uint64 }
 // continuously, and while another process loads continuously.
 func BenchmarkLoad(b *testing.B) {
 	b.Run("size=8/mech=shmkit/peer=none", func(b *testing.B) {
-		v, err := value.New[int64](newSeg(b), "v")
+		v, err := value.New[int64](testutil.Segment(b, 1<<20), "v")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -203,7 +203,7 @@ func BenchmarkLoad(b *testing.B) {
 	for _, mech := range []string{"seqlock", "lock"} {
 		for _, peer := range []string{"none", "store", "load"} {
 			b.Run("size=32/mech="+mech+"/peer="+peer, func(b *testing.B) {
-				seg := newSeg(b)
+				seg := testutil.Segment(b, 1<<20)
 				v, err := value.New[bench32](seg, "v")
 				if err != nil {
 					b.Fatal(err)
@@ -242,7 +242,7 @@ func BenchmarkLoad(b *testing.B) {
 // of a 32-byte struct (lock, seqlock write of two slots, unlock).
 func BenchmarkStore(b *testing.B) {
 	b.Run("size=8", func(b *testing.B) {
-		v, err := value.New[int64](newSeg(b), "v")
+		v, err := value.New[int64](testutil.Segment(b, 1<<20), "v")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -252,7 +252,7 @@ func BenchmarkStore(b *testing.B) {
 		}
 	})
 	b.Run("size=32", func(b *testing.B) {
-		v, err := value.New[bench32](newSeg(b), "v")
+		v, err := value.New[bench32](testutil.Segment(b, 1<<20), "v")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -269,7 +269,7 @@ func BenchmarkStore(b *testing.B) {
 func BenchmarkUpdate(b *testing.B) {
 	inc := func(x *int64) { *x++ }
 	b.Run("procs=1", func(b *testing.B) {
-		v, err := value.New[int64](newSeg(b), "v")
+		v, err := value.New[int64](testutil.Segment(b, 1<<20), "v")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -279,7 +279,7 @@ func BenchmarkUpdate(b *testing.B) {
 		}
 	})
 	b.Run("procs=2", func(b *testing.B) {
-		seg := newSeg(b)
+		seg := testutil.Segment(b, 1<<20)
 		v, err := value.New[int64](seg, "v")
 		if err != nil {
 			b.Fatal(err)

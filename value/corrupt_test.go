@@ -22,21 +22,15 @@ import (
 
 var ne = binary.NativeEndian
 
-// objectAt returns the raw memory of the value object called name and its
-// offset in the segment.
-func objectAt(t *testing.T, seg *shm.Segment, name string) ([]byte, int64) {
+// objectAt returns the raw memory of the object of kind called name and
+// its offset in the segment.
+func objectAt(t *testing.T, seg *shm.Segment, name string, kind shm.Kind) ([]byte, int64) {
 	t.Helper()
-	mem, err := seg.Lookup(name, shm.KindValue)
+	mem, err := seg.Lookup(name, kind)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range seg.Objects() {
-		if o.Name == name {
-			return mem, o.Offset
-		}
-	}
-	t.Fatalf("no object %q", name)
-	return nil, 0
+	return mem, testutil.ObjectOffset(t, seg, name)
 }
 
 // TestCorruptHeader changes one header field per row, as a buggy or hostile
@@ -64,13 +58,13 @@ func TestCorruptHeader(t *testing.T) {
 		{"form of another value, checksum not updated", func(h []byte) { ne.PutUint32(h[typelayout.OffForm:], 2) }, "check", typelayout.OffCheck, "header checksum"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			seg := newSeg(t)
+			seg := testutil.Segment(t, 1<<20)
 			v, err := value.New[record](seg, "v")
 			if err != nil {
 				t.Fatal(err)
 			}
 			v.Store(makeRecord(1))
-			mem, objOff := objectAt(t, seg, "v")
+			mem, objOff := objectAt(t, seg, "v", shm.KindValue)
 			c.mutate(mem[:typelayout.HeaderSize])
 			_, err = value.Open[record](seg, "v")
 			var se *shm.Error
@@ -94,13 +88,13 @@ func TestCorruptHeader(t *testing.T) {
 // makes readers use slot 0 and the next writer repair; a sequence moved
 // back makes readers retry, not hang.
 func TestCorruptSequence(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	v, err := value.New[record](seg, "v")
 	if err != nil {
 		t.Fatal(err)
 	}
 	v.Store(makeRecord(1))
-	mem, _ := objectAt(t, seg, "v")
+	mem, _ := objectAt(t, seg, "v", shm.KindValue)
 	seq := (*uint64)(unsafe.Pointer(&mem[value.OffSeq]))
 	atomic.StoreUint64(seq, 4*1000+3)
 	if got := v.Load(); got != makeRecord(1) {
@@ -125,13 +119,13 @@ func TestCorruptSequence(t *testing.T) {
 // (a peer writing between the copy and the check, every time) makes Load
 // read under the lock after SeqTries attempts, and return the value.
 func TestUnstableSequence(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	v, err := value.New[record](seg, "v")
 	if err != nil {
 		t.Fatal(err)
 	}
 	v.Store(makeRecord(7))
-	mem, _ := objectAt(t, seg, "v")
+	mem, _ := objectAt(t, seg, "v", shm.KindValue)
 	seq := (*uint64)(unsafe.Pointer(&mem[value.OffSeq]))
 	attempts := 0
 	value.SetReadHook(func() {
@@ -173,14 +167,14 @@ var childSpinSeq = spawn.Register("TestScribbledSequence", func(ctx context.Cont
 // pause, every Load returns, with the value. How many reads retry, or fall
 // back to the lock, depends on the scheduler; the test logs it.
 func TestScribbledSequence(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	v, err := value.New[record](seg, "v")
 	if err != nil {
 		t.Fatal(err)
 	}
 	v.Store(makeRecord(7))
 	sh := newShared(t, seg)
-	p := start(t, childSpinSeq, seg)
+	p := testutil.Start(t, childSpinSeq, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the scribbler to start", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
 	n := testutil.Size(200_000, 10)
 	t0 := time.Now()
@@ -192,6 +186,6 @@ func TestScribbledSequence(t *testing.T) {
 	}
 	d := time.Since(t0)
 	atomic.StoreUint32(&sh.stop, 1)
-	waitAll(t, p)
+	testutil.WaitAll(t, p)
 	t.Logf("%d Loads in %v against a scribbled sequence, %d under the lock", n, d, value.Fallbacks(v))
 }

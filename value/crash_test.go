@@ -57,14 +57,14 @@ func TestCrashMidWrite(t *testing.T) {
 		{"2", makeRecord(2)},
 	} {
 		t.Run("step="+c.step, func(t *testing.T) {
-			seg := newSeg(t)
+			seg := testutil.Segment(t, 1<<20)
 			v, err := value.New[record](seg, "v")
 			if err != nil {
 				t.Fatal(err)
 			}
 			v.Store(makeRecord(1))
 			sh := newShared(t, seg)
-			p := start(t, childDieMidWrite, seg, c.step)
+			p := testutil.Start(t, childDieMidWrite, seg, c.step)
 			testutil.WaitFor(t, testutil.Timeout, "the writer to stop mid-write", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
 			p.Kill()
 			p.Wait()
@@ -134,7 +134,7 @@ var childDieInUpdate = spawn.Register("TestCrashInUpdate", func(ctx context.Cont
 // and the next locker takes the lock over, LockContext saying so.
 func TestCrashInUpdate(t *testing.T) {
 	t.Run("int64", func(t *testing.T) {
-		seg := newSeg(t)
+		seg := testutil.Segment(t, 1<<20)
 		v, err := value.New[int64](seg, "v")
 		if err != nil {
 			t.Fatal(err)
@@ -150,7 +150,7 @@ func TestCrashInUpdate(t *testing.T) {
 		}
 	})
 	t.Run("record", func(t *testing.T) {
-		seg := newSeg(t)
+		seg := testutil.Segment(t, 1<<20)
 		v, err := value.New[record](seg, "v")
 		if err != nil {
 			t.Fatal(err)
@@ -170,7 +170,7 @@ func TestCrashInUpdate(t *testing.T) {
 func killInUpdate(t *testing.T, seg *shm.Segment, kind string, m *lock.Mutex) {
 	t.Helper()
 	sh := newShared(t, seg)
-	p := start(t, childDieInUpdate, seg, kind)
+	p := testutil.Start(t, childDieInUpdate, seg, kind)
 	testutil.WaitFor(t, testutil.Timeout, "the child to stop inside Update", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
 	p.Kill()
 	p.Wait()

@@ -131,11 +131,8 @@ func FuzzValueHostile(f *testing.F) {
 	}
 	f.Add(append(all, 2, 3, 101, 3, 4, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 5, 1, 6, 0, 6, 1, 1, 1, 1, 1, 1, 1, 1, 1, 6, 2, 1, 7, 1, 1, 1, 1, 1, 1, 1, 1, 1, 8, 9, 0, 9, 2, 11))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		seg, err := shm.CreateAnon(1 << 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
+		seg := testutil.Segment(t, 1<<16)
+		var err error
 		defer value.SetReadHook(nil)
 		z := &valueFuzz{t: t, seg: seg}
 		if z.r, err = value.New[fuzzRec](seg, "r"); err != nil {

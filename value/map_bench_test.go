@@ -116,7 +116,7 @@ func benchMap(b *testing.B, op string) {
 					benchGoMap(b, op, procs)
 					return
 				}
-				seg := newSegSize(b, 8<<20)
+				seg := testutil.Segment(b, 8<<20)
 				m, err := value.NewMap[uint64, uint64](seg, "typed", benchKeys)
 				if err != nil {
 					b.Fatal(err)
@@ -140,7 +140,7 @@ func benchMap(b *testing.B, op string) {
 				sh := newShared(b, seg)
 				var p *spawn.Process
 				if procs == 2 {
-					p = start(b, benchMapChild, seg, mech, op)
+					p = testutil.Start(b, benchMapChild, seg, mech, op)
 					testutil.WaitFor(b, testutil.Timeout, "the child to be ready", func() bool { return atomic.LoadUint32(&sh.arrived) == 1 })
 				}
 				b.ReportAllocs()
@@ -154,7 +154,7 @@ func benchMap(b *testing.B, op string) {
 				b.StopTimer()
 				atomic.StoreUint32(&sh.stop, 1)
 				if p != nil {
-					waitAll(b, p)
+					testutil.WaitAll(b, p)
 				}
 				total := float64(b.N) + float64(atomic.LoadUint64(&sh.count))
 				b.ReportMetric(total/elapsed.Seconds()/1e6, "total-Mops/s")
@@ -217,7 +217,7 @@ func benchGoMap(b *testing.B, op string, goroutines int) {
 // BenchmarkMapChurn: a Put of a new key and a Delete of an old one, the
 // map's live size constant: the allocator's reuse.
 func BenchmarkMapChurn(b *testing.B) {
-	seg := newSegSize(b, 8<<20)
+	seg := testutil.Segment(b, 8<<20)
 	m, err := value.NewBytesMap(seg, "m", value.MapOptions{Entries: 1024, Bytes: 1024 * 64, MaxEntryBytes: 64})
 	if err != nil {
 		b.Fatal(err)
@@ -241,7 +241,7 @@ func BenchmarkMapChurn(b *testing.B) {
 // BenchmarkMapRepair: the repair that the first locker after a writer's
 // death makes, of a map of 100 000 entries of 24 bytes.
 func BenchmarkMapRepair(b *testing.B) {
-	seg := newSegSize(b, 32<<20)
+	seg := testutil.Segment(b, 32<<20)
 	const n = 100_000
 	m, err := value.NewMap[[2]uint64, uint64](seg, "m", n)
 	if err != nil {

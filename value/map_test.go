@@ -23,17 +23,6 @@ import (
 	"github.com/shmkit/shmkit/value"
 )
 
-// newSegSize returns an anonymous segment of size bytes closed at the end
-// of the test.
-func newSegSize(tb testing.TB, size int64) *shm.Segment {
-	seg, err := shm.CreateAnon(size)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { seg.Close() })
-	return seg
-}
-
 // mapSize is testutil.Size, and a tenth of that under the race detector.
 func mapSize(n, div int) int {
 	n = testutil.Size(n, div)
@@ -77,7 +66,7 @@ func pattern(seed, n int) string {
 }
 
 func TestMapBasics(t *testing.T) {
-	seg := newSegSize(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := value.NewBytesMap(seg, "m", value.MapOptions{Entries: 10, Bytes: 4000, MaxEntryBytes: 1500})
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +173,7 @@ func TestMapBasics(t *testing.T) {
 
 // TestMapNoSpace: each bound refuses a Put, leaving the map unchanged.
 func TestMapNoSpace(t *testing.T) {
-	seg := newSegSize(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := value.NewBytesMap(seg, "m", value.MapOptions{Entries: 3, Bytes: 100, MaxEntryBytes: 60})
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +221,7 @@ func TestMapCapacity(t *testing.T) {
 		{Entries: 1, Bytes: 10},
 	} {
 		t.Run(fmt.Sprintf("%d/%d/%d", opt.Entries, opt.Bytes, opt.MaxEntryBytes), func(t *testing.T) {
-			seg := newSegSize(t, 1<<20)
+			seg := testutil.Segment(t, 1<<20)
 			m, err := value.NewBytesMap(seg, "m", opt)
 			if err != nil {
 				t.Fatal(err)
@@ -290,7 +279,7 @@ type padded struct {
 // TestMapTyped: NewMap's fixed-size keys and values, and NewMapWith's
 // codecs.
 func TestMapTyped(t *testing.T) {
-	seg := newSegSize(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := value.NewMap[padded, padded](seg, "fixed", 100)
 	if err != nil {
 		t.Fatal(err)
@@ -425,7 +414,7 @@ func TestMapTyped(t *testing.T) {
 
 // TestMapOpenErrors: kinds, forms and types that do not match.
 func TestMapOpenErrors(t *testing.T) {
-	seg := newSegSize(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	if _, err := value.NewMap[int64, int64](seg, "typed", 10); err != nil {
 		t.Fatal(err)
 	}
@@ -482,7 +471,7 @@ func TestMapOpenErrors(t *testing.T) {
 // TestMapRangeWhileWriting: Range holds no lock while its function runs,
 // which may write the map; each key present throughout is seen once.
 func TestMapRangeWhileWriting(t *testing.T) {
-	seg := newSegSize(t, 4<<20)
+	seg := testutil.Segment(t, 4<<20)
 	m, err := value.NewBytesMap(seg, "m", value.MapOptions{Entries: 3000})
 	if err != nil {
 		t.Fatal(err)
@@ -526,7 +515,7 @@ func TestMapRangeWhileWriting(t *testing.T) {
 // near its capacity, never report ErrNoSpace, leak no chunk, and keep
 // every value: the space of deleted entries is reused.
 func TestMapChurn(t *testing.T) {
-	seg := newSegSize(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	const entries, bytes = 256, 256 * 40
 	m, err := value.NewBytesMap(seg, "m", value.MapOptions{Entries: entries, Bytes: bytes, MaxEntryBytes: 200})
 	if err != nil {
@@ -587,7 +576,7 @@ var childMapWriter = spawn.Register("TestMapWriters.writer", func(ctx context.Co
 	if err != nil {
 		return err
 	}
-	if err := sh.barrier(procs); err != nil {
+	if err := testutil.StartBarrier(&sh.arrived, procs); err != nil {
 		return err
 	}
 	for i := range n {
@@ -641,17 +630,17 @@ var childMapChecker = spawn.Register("TestMapWriters.checker", func(ctx context.
 func TestMapWriters(t *testing.T) {
 	const procs = 4
 	n := mapSize(25_000, 5)
-	seg := newSegSize(t, 32<<20)
+	seg := testutil.Segment(t, 32<<20)
 	if _, err := value.NewBytesMap(seg, "m", value.MapOptions{Entries: procs * n}); err != nil {
 		t.Fatal(err)
 	}
 	newShared(t, seg)
 	var ps []*spawn.Process
 	for id := range procs {
-		ps = append(ps, start(t, childMapWriter, seg, strconv.Itoa(n), strconv.Itoa(procs), strconv.Itoa(id)))
+		ps = append(ps, testutil.Start(t, childMapWriter, seg, strconv.Itoa(n), strconv.Itoa(procs), strconv.Itoa(id)))
 	}
-	waitAll(t, ps...)
-	waitAll(t, start(t, childMapChecker, seg, strconv.Itoa(n), strconv.Itoa(procs)))
+	testutil.WaitAll(t, ps...)
+	testutil.WaitAll(t, testutil.Start(t, childMapChecker, seg, strconv.Itoa(n), strconv.Itoa(procs)))
 }
 
 // childMapCounter increments each of args[2] counters args[0] times with
@@ -668,7 +657,7 @@ var childMapCounter = spawn.Register("TestMapUpdateCounters", func(ctx context.C
 	if err != nil {
 		return err
 	}
-	if err := sh.barrier(procs); err != nil {
+	if err := testutil.StartBarrier(&sh.arrived, procs); err != nil {
 		return err
 	}
 	for i := range n {
@@ -695,7 +684,7 @@ var childMapCounter = spawn.Register("TestMapUpdateCounters", func(ctx context.C
 func TestMapUpdateCounters(t *testing.T) {
 	const procs, counters = 4, 8
 	n := mapSize(5_000, 10)
-	seg := newSegSize(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := value.NewMap[int64, int64](seg, "m", counters+procs*4+procs)
 	if err != nil {
 		t.Fatal(err)
@@ -703,9 +692,9 @@ func TestMapUpdateCounters(t *testing.T) {
 	newShared(t, seg)
 	var ps []*spawn.Process
 	for id := range procs {
-		ps = append(ps, start(t, childMapCounter, seg, strconv.Itoa(n), strconv.Itoa(procs), strconv.Itoa(counters), strconv.Itoa(id)))
+		ps = append(ps, testutil.Start(t, childMapCounter, seg, strconv.Itoa(n), strconv.Itoa(procs), strconv.Itoa(counters), strconv.Itoa(id)))
 	}
-	waitAll(t, ps...)
+	testutil.WaitAll(t, ps...)
 	for k := range int64(counters) {
 		if v, ok, err := m.Get(k); !ok || err != nil || v != int64(procs*n) {
 			t.Errorf("counter %d = %d, %v, %v; want %d", k, v, ok, err, procs*n)
@@ -729,7 +718,7 @@ var childMapChurner = spawn.Register("TestMapChurnProcesses", func(ctx context.C
 	if err != nil {
 		return err
 	}
-	if err := sh.barrier(procs); err != nil {
+	if err := testutil.StartBarrier(&sh.arrived, procs); err != nil {
 		return err
 	}
 	for i := range n {
@@ -751,7 +740,7 @@ var childMapChurner = spawn.Register("TestMapChurnProcesses", func(ctx context.C
 func TestMapChurnProcesses(t *testing.T) {
 	const procs, live = 3, 100
 	n := mapSize(100_000, 20)
-	seg := newSegSize(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	// Each process holds up to live+1 entries of up to 89 + 7 bytes.
 	m, err := value.NewBytesMap(seg, "m", value.MapOptions{Entries: procs * (live + 1), Bytes: procs * (live + 1) * 96, MaxEntryBytes: 96})
 	if err != nil {
@@ -760,9 +749,9 @@ func TestMapChurnProcesses(t *testing.T) {
 	newShared(t, seg)
 	var ps []*spawn.Process
 	for id := range procs {
-		ps = append(ps, start(t, childMapChurner, seg, strconv.Itoa(n), strconv.Itoa(procs), strconv.Itoa(live), strconv.Itoa(id)))
+		ps = append(ps, testutil.Start(t, childMapChurner, seg, strconv.Itoa(n), strconv.Itoa(procs), strconv.Itoa(live), strconv.Itoa(id)))
 	}
-	waitAll(t, ps...)
+	testutil.WaitAll(t, ps...)
 	if m.Len() != procs*live {
 		t.Fatalf("Len %d, want %d", m.Len(), procs*live)
 	}
@@ -802,14 +791,14 @@ var childMapReader = spawn.Register("TestMapReadersShare", func(ctx context.Cont
 // TestMapReadersShare: a reader holding the read lock in one process does
 // not block a reader in another; a writer waits for it.
 func TestMapReadersShare(t *testing.T) {
-	seg := newSegSize(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := value.NewBytesMap(seg, "m", value.MapOptions{Entries: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	put(t, m, "k", "v")
 	sh := newShared(t, seg)
-	p := start(t, childMapReader, seg)
+	p := testutil.Start(t, childMapReader, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the child to hold the read lock", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
 	if v, ok := get(t, m, "k"); !ok || v != "v" {
 		t.Fatalf("Get while another process reads = %q, %v", v, ok)
@@ -825,7 +814,7 @@ func TestMapReadersShare(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	waitAll(t, p)
+	testutil.WaitAll(t, p)
 	if v, _ := get(t, m, "k"); v != "w" {
 		t.Fatalf("Get after the Put = %q", v)
 	}
@@ -834,7 +823,7 @@ func TestMapReadersShare(t *testing.T) {
 // TestMapGoroutines: goroutines of one process share a handle; each
 // counts on its own key and reads the others'.
 func TestMapGoroutines(t *testing.T) {
-	seg := newSegSize(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := value.NewMapWith(seg, "m", value.MapOptions{Entries: 16}, value.StringCodec{}, value.JSONCodec[[]int]{})
 	if err != nil {
 		t.Fatal(err)

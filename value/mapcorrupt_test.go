@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/internal/typelayout"
 	"github.com/shmkit/shmkit/shm"
 	"github.com/shmkit/shmkit/value"
@@ -47,13 +48,13 @@ func TestMapCorruptHeader(t *testing.T) {
 		{"reserved", flip(value.OffMapGeoCheck - 8), "geo_check", value.OffMapGeoCheck, "geometry checksum"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			seg := newSegSize(t, 1<<20)
+			seg := testutil.Segment(t, 1<<20)
 			m, err := value.NewBytesMap(seg, "m", value.MapOptions{Entries: 10, Bytes: 1000})
 			if err != nil {
 				t.Fatal(err)
 			}
 			put(t, m, "k", "v")
-			mem, objOff := mapAt(t, seg, "m")
+			mem, objOff := objectAt(t, seg, "m", shm.KindMap)
 			c.mutate(mem)
 			_, err = value.OpenBytesMap(seg, "m")
 			var se *shm.Error
@@ -69,22 +70,6 @@ func TestMapCorruptHeader(t *testing.T) {
 			}
 		})
 	}
-}
-
-// mapAt returns the memory of the map object name and its offset in seg.
-func mapAt(t *testing.T, seg *shm.Segment, name string) ([]byte, int64) {
-	t.Helper()
-	mem, err := seg.Lookup(name, shm.KindMap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range seg.Objects() {
-		if o.Name == name {
-			return mem, o.Offset
-		}
-	}
-	t.Fatalf("no object %q", name)
-	return nil, 0
 }
 
 // table addresses the parts of a map's table in its memory, for tests that
@@ -210,12 +195,12 @@ func TestMapCorruptTable(t *testing.T) {
 		}, getOp("long"), "entry.next", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			seg := newSegSize(t, 1<<20)
+			seg := testutil.Segment(t, 1<<20)
 			m, err := value.NewBytesMap(seg, "m", value.MapOptions{Entries: 16, Bytes: 2000, MaxEntryBytes: 500})
 			if err != nil {
 				t.Fatal(err)
 			}
-			mem, objOff := mapAt(t, seg, "m")
+			mem, objOff := objectAt(t, seg, "m", shm.KindMap)
 			e := &env{m: m, tb: table{mem: mem, info: value.InfoOf(m), m: m}}
 			put(t, m, "a", "1")
 			e.b = e.tb.sameBucket("a")

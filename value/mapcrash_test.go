@@ -77,7 +77,7 @@ var childMapVictim = spawn.Register("TestMapCrash.victim", func(ctx context.Cont
 func killAt(t *testing.T, seg *shm.Segment, sh *shared, op string, point int) {
 	t.Helper()
 	atomic.StoreUint32(&sh.flag, 0)
-	p := start(t, childMapVictim, seg, op, strconv.Itoa(point))
+	p := testutil.Start(t, childMapVictim, seg, op, strconv.Itoa(point))
 	testutil.WaitFor(t, testutil.Timeout, "the victim to stop at its hook", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
 	p.Kill()
 	p.Wait()
@@ -122,7 +122,7 @@ func TestMapCrash(t *testing.T) {
 		{"clear/half", "clear", value.MapHookClearing, any, absent, "reader", 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			seg := newSegSize(t, 1<<20)
+			seg := testutil.Segment(t, 1<<20)
 			m, err := value.NewBytesMap(seg, "m", value.MapOptions{Entries: 64, Bytes: 64 * 160, MaxEntryBytes: 400})
 			if err != nil {
 				t.Fatal(err)
@@ -154,7 +154,7 @@ func TestMapCrash(t *testing.T) {
 // TestMapCrashInRepair kills a writer mid-free, then kills the reader that
 // repairs after it, mid-repair: the next locker repairs again.
 func TestMapCrashInRepair(t *testing.T) {
-	seg := newSegSize(t, 1<<20)
+	seg := testutil.Segment(t, 1<<20)
 	m, err := value.NewBytesMap(seg, "m", value.MapOptions{Entries: 64, Bytes: 64 * 160, MaxEntryBytes: 400})
 	if err != nil {
 		t.Fatal(err)

@@ -22,11 +22,7 @@ func FuzzMap(f *testing.F) {
 	f.Add([]byte{0, 1, 255, 0, 2, 255, 0, 3, 255, 0, 1, 0, 4, 1, 5, 6, 0, 7, 1})
 	f.Add(bytes.Repeat([]byte{0, 9, 113, 2, 9, 0, 4, 48}, 30))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		seg, err := shm.CreateAnon(1 << 18)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
+		seg := testutil.Segment(t, 1<<18)
 		const entries, capBytes, limit = 6, 600, 300
 		m, err := value.NewBytesMap(seg, "m", value.MapOptions{Entries: entries, Bytes: capBytes, MaxEntryBytes: limit})
 		if err != nil {
@@ -126,11 +122,7 @@ func FuzzMapHostile(f *testing.F) {
 	f.Add([]byte{0, 0, 11, 1, 0, 0, 0, 0, 0, 0, 0, 1, 4, 2, 5, 1, 7, 200})
 	f.Add([]byte{1, 4, 250, 0, 1, 20, 9, 9, 9, 9, 9, 9, 9, 9, 2, 4, 3, 4, 1, 4, 20})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		seg, err := shm.CreateAnon(1 << 18)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
+		seg := testutil.Segment(t, 1<<18)
 		m, err := value.NewBytesMap(seg, "m", value.MapOptions{Entries: 8, Bytes: 600, MaxEntryBytes: 300})
 		if err != nil {
 			t.Fatal(err)

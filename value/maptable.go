@@ -727,6 +727,21 @@ func (t *table) collect(op string, b uint64, buf []byte, lens []uint64) ([]byte,
 	return buf, lens, nil
 }
 
+// entries calls fn with each key and value that collect copied into buf
+// (their lengths in lens), in order, until fn returns false; it reports
+// whether fn saw them all.
+func entries(buf []byte, lens []uint64, fn func(key, val []byte) bool) bool {
+	pos := uint64(0)
+	for i := 0; i < len(lens); i += 2 {
+		k, n := lens[i], lens[i+1]
+		if !fn(buf[pos:pos+k:pos+k], buf[pos+k:pos+n:pos+n]) {
+			return false
+		}
+		pos += n
+	}
+	return true
+}
+
 // each calls fn for every entry, as Range documents: bucket by bucket,
 // copying a batch of buckets under the read lock and calling fn without
 // it.
@@ -746,13 +761,8 @@ func (t *table) each(op string, fn func(key, val []byte) bool) error {
 		if err != nil {
 			return err
 		}
-		pos := uint64(0)
-		for i := 0; i < len(lens); i += 2 {
-			k, n := lens[i], lens[i+1]
-			if !fn(buf[pos:pos+k:pos+k], buf[pos+k:pos+n:pos+n]) {
-				return nil
-			}
-			pos += n
+		if !entries(buf, lens, fn) {
+			return nil
 		}
 	}
 	return nil
@@ -774,11 +784,9 @@ func (t *table) snapshot(op string, fn func(key, val []byte)) error {
 	if err != nil {
 		return err
 	}
-	pos := uint64(0)
-	for i := 0; i < len(lens); i += 2 {
-		k, n := lens[i], lens[i+1]
-		fn(buf[pos:pos+k:pos+k], buf[pos+k:pos+n:pos+n])
-		pos += n
-	}
+	entries(buf, lens, func(key, val []byte) bool {
+		fn(key, val)
+		return true
+	})
 	return nil
 }

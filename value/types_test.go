@@ -8,6 +8,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/shm"
 	"github.com/shmkit/shmkit/value"
 )
@@ -42,7 +43,7 @@ const refusal = ": only fixed-size types without pointers can live in shared mem
 // TestRefusedTypes: New and Open refuse every pointerish type, wherever it
 // hides, and name it.
 func TestRefusedTypes(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	for _, c := range []struct {
 		new  func(*shm.Segment) error
 		open func(*shm.Segment) error
@@ -95,7 +96,7 @@ type (
 // TestOpenOtherType: Open[T] accepts the same layout under another name and
 // refuses every other, saying what differs.
 func TestOpenOtherType(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	p, err := value.New[point](seg, "p")
 	if err != nil {
 		t.Fatal(err)

@@ -24,16 +24,6 @@ import (
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-// newSeg returns an anonymous segment closed at the end of the test.
-func newSeg(tb testing.TB) *shm.Segment {
-	seg, err := shm.CreateAnon(1 << 20)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { seg.Close() })
-	return seg
-}
-
 // shared holds the handshake words the tests use beside the objects under
 // test; every access is atomic.
 type shared struct {
@@ -45,46 +35,11 @@ type shared struct {
 }
 
 func newShared(tb testing.TB, seg *shm.Segment) *shared {
-	b, err := shm.NewBytes(seg, "shared", 64)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return (*shared)(unsafe.Pointer(&b[0]))
+	return testutil.Overlay[shared](tb, seg, "shared")
 }
 
 func openShared(seg *shm.Segment) (*shared, error) {
-	b, err := shm.OpenBytes(seg, "shared")
-	if err != nil {
-		return nil, err
-	}
-	return (*shared)(unsafe.Pointer(&b[0])), nil
-}
-
-// barrier arrives at the start barrier and waits until procs processes
-// have: so that processes that must contend really run at the same time.
-func (sh *shared) barrier(procs int) error {
-	atomic.AddUint32(&sh.arrived, 1)
-	return testutil.Await("all processes at the start barrier", func() bool {
-		return atomic.LoadUint32(&sh.arrived) >= uint32(procs)
-	})
-}
-
-func start(tb testing.TB, f *spawn.Func, seg *shm.Segment, args ...string) *spawn.Process {
-	tb.Helper()
-	p, err := f.Start(context.Background(), spawn.Options{Segments: []*shm.Segment{seg}, Args: args})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
-}
-
-func waitAll(tb testing.TB, ps ...*spawn.Process) {
-	tb.Helper()
-	for _, p := range ps {
-		if err := p.Wait(); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	return testutil.OpenOverlay[shared](seg, "shared")
 }
 
 // childArgs opens what every counting child needs: the segment's shared
@@ -110,7 +65,7 @@ var childCounterUpdate = spawn.Register("TestCounterUpdate", func(ctx context.Co
 	if err != nil {
 		return err
 	}
-	if err := sh.barrier(procs); err != nil {
+	if err := testutil.StartBarrier(&sh.arrived, procs); err != nil {
 		return err
 	}
 	for range n {
@@ -122,7 +77,7 @@ var childCounterUpdate = spawn.Register("TestCounterUpdate", func(ctx context.Co
 // TestCounterUpdate is the classic shared counter: processes increment one
 // Value under its lock, and no increment is lost.
 func TestCounterUpdate(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	v, err := value.New[int64](seg, "counter")
 	if err != nil {
 		t.Fatal(err)
@@ -130,11 +85,8 @@ func TestCounterUpdate(t *testing.T) {
 	newShared(t, seg)
 	const procs = 2
 	n := testutil.Size(100_000, 10)
-	var ps []*spawn.Process
-	for range procs {
-		ps = append(ps, start(t, childCounterUpdate, seg, strconv.Itoa(n), strconv.Itoa(procs)))
-	}
-	waitAll(t, ps...)
+	ps := testutil.StartN(t, procs, childCounterUpdate, seg, strconv.Itoa(n), strconv.Itoa(procs))
+	testutil.WaitAll(t, ps...)
 	if got := v.Load(); got != int64(procs*n) {
 		t.Fatalf("counter = %d after %d processes × %d Updates, want %d", got, procs, n, procs*n)
 	}
@@ -149,7 +101,7 @@ var childCounterAdd = spawn.Register("TestCounterAdd", func(ctx context.Context,
 	if err != nil {
 		return err
 	}
-	if err := sh.barrier(procs); err != nil {
+	if err := testutil.StartBarrier(&sh.arrived, procs); err != nil {
 		return err
 	}
 	var last int64
@@ -165,7 +117,7 @@ var childCounterAdd = spawn.Register("TestCounterAdd", func(ctx context.Context,
 
 // TestCounterAdd is the shared counter with the lock-free Int64.
 func TestCounterAdd(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	v, err := value.NewInt64(seg, "counter")
 	if err != nil {
 		t.Fatal(err)
@@ -173,11 +125,8 @@ func TestCounterAdd(t *testing.T) {
 	newShared(t, seg)
 	const procs = 2
 	n := testutil.Size(100_000, 10)
-	var ps []*spawn.Process
-	for range procs {
-		ps = append(ps, start(t, childCounterAdd, seg, strconv.Itoa(n), strconv.Itoa(procs)))
-	}
-	waitAll(t, ps...)
+	ps := testutil.StartN(t, procs, childCounterAdd, seg, strconv.Itoa(n), strconv.Itoa(procs))
+	testutil.WaitAll(t, ps...)
 	if got := v.Load(); got != int64(procs*n) {
 		t.Fatalf("counter = %d after %d processes × %d Adds, want %d", got, procs, n, procs*n)
 	}
@@ -214,37 +163,37 @@ var childLost = spawn.Register("TestLostUpdate.racer", func(ctx context.Context,
 // Updates give 2 however they interleave.
 func TestLostUpdate(t *testing.T) {
 	t.Run("load+store", func(t *testing.T) {
-		seg := newSeg(t)
+		seg := testutil.Segment(t, 1<<20)
 		v, err := value.New[int64](seg, "counter")
 		if err != nil {
 			t.Fatal(err)
 		}
 		sh := newShared(t, seg)
-		p := start(t, childLost, seg, "store")
+		p := testutil.Start(t, childLost, seg, "store")
 		x := v.Load() // 1. the parent reads 0
 		atomic.StoreUint32(&sh.flag, 1)
 		testutil.WaitFor(t, testutil.Timeout, "the child's increment", func() bool { return atomic.LoadUint32(&sh.flag) == 2 })
 		v.Store(x + 1) // 3. the parent writes 0+1 over the child's 1
-		waitAll(t, p)
+		testutil.WaitAll(t, p)
 		if got := v.Load(); got != 1 {
 			t.Fatalf("counter = %d after two interleaved Load+Store increments, want 1 (one lost)", got)
 		}
 	})
 	t.Run("update", func(t *testing.T) {
-		seg := newSeg(t)
+		seg := testutil.Segment(t, 1<<20)
 		v, err := value.New[int64](seg, "counter")
 		if err != nil {
 			t.Fatal(err)
 		}
 		sh := newShared(t, seg)
-		p := start(t, childLost, seg, "update")
+		p := testutil.Start(t, childLost, seg, "update")
 		v.Update(func(x *int64) {
 			atomic.StoreUint32(&sh.flag, 1)
 			// The child is now starting its Update, which waits for this one.
 			testutil.WaitFor(t, testutil.Timeout, "the child to start its Update", func() bool { return atomic.LoadUint32(&sh.flag) == 2 })
 			*x++
 		})
-		waitAll(t, p)
+		testutil.WaitAll(t, p)
 		if got := v.Load(); got != 2 {
 			t.Fatalf("counter = %d after two Updates, want 2", got)
 		}
@@ -260,7 +209,7 @@ var childUnsync = spawn.Register("TestUnsynchronisedLoses", func(ctx context.Con
 	if err != nil {
 		return err
 	}
-	if err := sh.barrier(procs); err != nil {
+	if err := testutil.StartBarrier(&sh.arrived, procs); err != nil {
 		return err
 	}
 	for range n {
@@ -276,7 +225,7 @@ var childUnsync = spawn.Register("TestUnsynchronisedLoses", func(ctx context.Con
 // below one process's share: a Store of a stale value wipes out every
 // increment the other process made since that value was loaded.
 func TestUnsynchronisedLoses(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	v, err := value.New[int64](seg, "counter")
 	if err != nil {
 		t.Fatal(err)
@@ -284,11 +233,8 @@ func TestUnsynchronisedLoses(t *testing.T) {
 	newShared(t, seg)
 	const procs = 2
 	n := testutil.Size(100_000, 10)
-	var ps []*spawn.Process
-	for range procs {
-		ps = append(ps, start(t, childUnsync, seg, strconv.Itoa(n), strconv.Itoa(procs)))
-	}
-	waitAll(t, ps...)
+	ps := testutil.StartN(t, procs, childUnsync, seg, strconv.Itoa(n), strconv.Itoa(procs))
+	testutil.WaitAll(t, ps...)
 	got := v.Load()
 	if got > int64(procs*n) || got < 1 {
 		t.Fatalf("counter = %d after %d processes × %d increments: outside [1, %d]", got, procs, n, procs*n)
@@ -374,7 +320,7 @@ func writeUntilStopped[T any](sh *shared, v *value.Value[T], mk func(uint64) T) 
 // checks every read against its checksum.
 func TestNoTornReads(t *testing.T) {
 	t.Run("record", func(t *testing.T) {
-		seg := newSeg(t)
+		seg := testutil.Segment(t, 1<<20)
 		v, err := value.New[record](seg, "v")
 		if err != nil {
 			t.Fatal(err)
@@ -383,7 +329,7 @@ func TestNoTornReads(t *testing.T) {
 		readWhileWritten(t, seg, v, "record", record.ok, func(r record) uint64 { return r.A })
 	})
 	t.Run("odd", func(t *testing.T) {
-		seg := newSeg(t)
+		seg := testutil.Segment(t, 1<<20)
 		v, err := value.New[odd](seg, "v")
 		if err != nil {
 			t.Fatal(err)
@@ -395,7 +341,7 @@ func TestNoTornReads(t *testing.T) {
 
 func readWhileWritten[T any](t *testing.T, seg *shm.Segment, v *value.Value[T], kind string, ok func(T) bool, id func(T) uint64) {
 	sh := newShared(t, seg)
-	p := start(t, childWriter, seg, kind)
+	p := testutil.Start(t, childWriter, seg, kind)
 	testutil.WaitFor(t, testutil.Timeout, "the writer to start", func() bool { return atomic.LoadUint64(&sh.count) > 0 })
 	// Read until the writer has been seen to change the value many times,
 	// so that reads and writes really overlapped.
@@ -419,7 +365,7 @@ func readWhileWritten[T any](t *testing.T, seg *shm.Segment, v *value.Value[T], 
 		}
 	}
 	atomic.StoreUint32(&sh.stop, 1)
-	waitAll(t, p)
+	testutil.WaitAll(t, p)
 	if changes < wantChanges {
 		t.Fatalf("saw the value change %d times in %d reads, want %d", changes, reads, wantChanges)
 	}
@@ -470,7 +416,7 @@ func roundTrip[T comparable](t *testing.T, seg *shm.Segment, name string, x T, i
 // 0 to 4), one 64-bit word (5 to 8), and seqlock slots (larger, with and
 // without a partial last word).
 func TestRoundTrip(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	roundTrip(t, seg, "bool", true, func(x *bool) { *x = !*x })
 	roundTrip(t, seg, "int8", int8(-7), func(x *int8) { *x-- })
 	roundTrip(t, seg, "uint16", uint16(65000), func(x *uint16) { *x++ })
@@ -516,7 +462,7 @@ var childStore = spawn.Register("TestAcrossProcesses", func(ctx context.Context,
 
 // TestAcrossProcesses: what one process stores, another loads.
 func TestAcrossProcesses(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	f, err := value.New[float64](seg, "f")
 	if err != nil {
 		t.Fatal(err)
@@ -530,7 +476,7 @@ func TestAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Store(21)
-	waitAll(t, start(t, childStore, seg))
+	testutil.WaitAll(t, testutil.Start(t, childStore, seg))
 	if got := f.Load(); got != 42 {
 		t.Errorf("float64 = %v, want 42", got)
 	}
@@ -544,7 +490,7 @@ func TestAcrossProcesses(t *testing.T) {
 
 // TestUpdatePanics: a panicking fn changes nothing and leaves the lock free.
 func TestUpdatePanics(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	small, err := value.New[int64](seg, "small")
 	if err != nil {
 		t.Fatal(err)
@@ -555,8 +501,8 @@ func TestUpdatePanics(t *testing.T) {
 	}
 	small.Store(5)
 	large.Store(makeRecord(5))
-	mustPanic(t, "boom", func() { small.Update(func(x *int64) { *x = 6; panic("boom") }) })
-	mustPanic(t, "boom", func() { large.Update(func(x *record) { x.A = 6; panic("boom") }) })
+	testutil.MustPanic(t, "boom", func() { small.Update(func(x *int64) { *x = 6; panic("boom") }) })
+	testutil.MustPanic(t, "boom", func() { large.Update(func(x *record) { x.A = 6; panic("boom") }) })
 	if got := small.Load(); got != 5 {
 		t.Errorf("small = %d after a panicking Update, want 5", got)
 	}
@@ -569,22 +515,6 @@ func TestUpdatePanics(t *testing.T) {
 		}
 		m.Unlock()
 	}
-}
-
-func mustPanic(t *testing.T, want string, fn func()) {
-	t.Helper()
-	defer func() {
-		t.Helper()
-		r := recover()
-		s, _ := r.(string)
-		if e, ok := r.(error); ok {
-			s = e.Error()
-		}
-		if !strings.Contains(s, want) {
-			t.Fatalf("panic %#v, want one containing %q", r, want)
-		}
-	}()
-	fn()
 }
 
 var childHoldLock = spawn.Register("TestLocker", func(ctx context.Context, c *spawn.Child) error {
@@ -609,14 +539,14 @@ var childHoldLock = spawn.Register("TestLocker", func(ctx context.Context, c *sp
 // TestLocker: the lock Locker returns is the one Store and Update take, and
 // Load does not.
 func TestLocker(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	v, err := value.New[record](seg, "v")
 	if err != nil {
 		t.Fatal(err)
 	}
 	v.Store(makeRecord(1))
 	sh := newShared(t, seg)
-	p := start(t, childHoldLock, seg)
+	p := testutil.Start(t, childHoldLock, seg)
 	testutil.WaitFor(t, testutil.Timeout, "the child to take the lock", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
 	m := v.Locker().(*lock.Mutex)
 	if m.Holder() != p.Pid() {
@@ -630,7 +560,7 @@ func TestLocker(t *testing.T) {
 	// Store waits for the lock: once it sleeps, the lock word's waiter bit
 	// (bit 63) is set, and the value has not changed. (Nothing else has
 	// waited for this lock yet: the bit stays set once a waiter sets it.)
-	mem, _ := objectAt(t, seg, "v")
+	mem, _ := objectAt(t, seg, "v", shm.KindValue)
 	word := (*uint64)(unsafe.Pointer(&mem[value.OffLock]))
 	testutil.WaitFor(t, testutil.Timeout, "Store to wait for the lock", func() bool { return atomic.LoadUint64(word)>>63 == 1 })
 	if got := v.Load(); got != makeRecord(1) {
@@ -643,7 +573,7 @@ func TestLocker(t *testing.T) {
 	}
 	atomic.StoreUint32(&sh.flag, 2)
 	<-stored // returns once the child unlocks
-	waitAll(t, p)
+	testutil.WaitAll(t, p)
 	if got := v.Load(); got != makeRecord(2) {
 		t.Fatalf("Load = %+v after Store", got)
 	}
@@ -652,7 +582,7 @@ func TestLocker(t *testing.T) {
 // TestGoroutines: goroutines of one process share a handle, or hold one
 // each, and no Update is lost (the race detector watches this one).
 func TestGoroutines(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	v, err := value.New[record](seg, "v")
 	if err != nil {
 		t.Fatal(err)
@@ -680,7 +610,7 @@ func TestGoroutines(t *testing.T) {
 
 // TestAtomicInts exercises every method of the four atomic integers.
 func TestAtomicInts(t *testing.T) {
-	seg := newSeg(t)
+	seg := testutil.Segment(t, 1<<20)
 	i64, err := value.NewInt64(seg, "i64")
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/shmkit/shmkit/array"
 	"github.com/shmkit/shmkit/internal/proc"
@@ -76,11 +75,9 @@ func openObjects(seg *shm.Segment) (*objects, error) {
 	if o.seen, err = array.Open[uint64](seg, "seen"); err != nil {
 		return nil, err
 	}
-	b, err := shm.OpenBytes(seg, "tally")
-	if err != nil {
+	if o.tally, err = testutil.OpenOverlay[tally](seg, "tally"); err != nil {
 		return nil, err
 	}
-	o.tally = (*tally)(unsafe.Pointer(&b[0]))
 	return o, nil
 }
 
@@ -182,9 +179,7 @@ func run(t *testing.T, n int, killEvery int) report {
 	if _, err := array.New[uint64](seg, "seen", (n+63)/64); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := shm.NewBytes(seg, "tally", 64); err != nil {
-		t.Fatal(err)
-	}
+	testutil.Overlay[tally](t, seg, "tally")
 	o, err := openObjects(seg)
 	if err != nil {
 		t.Fatal(err)

@@ -133,11 +133,7 @@ func TestManyWaiters(t *testing.T) {
 	total := loadProcs * per
 	for _, kind := range []string{"event", "semaphore", "queue"} {
 		t.Run(kind, func(t *testing.T) {
-			seg, err := shm.CreateAnon(8 << 20)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer seg.Close()
+			seg := testutil.Segment(t, 8<<20)
 			waiting, _ := value.NewInt64(seg, "waiting")
 			woken, _ := value.NewInt64(seg, "woken")
 			maxThreads, _ := value.NewInt64(seg, "threads")

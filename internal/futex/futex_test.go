@@ -28,15 +28,6 @@ func word(t testing.TB, seg *shm.Segment, name string) *uint32 {
 	return (*uint32)(unsafe.Pointer(&b[0]))
 }
 
-func anon(t testing.TB) *shm.Segment {
-	seg, err := shm.CreateAnon(1 << 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { seg.Close() })
-	return seg
-}
-
 func TestWaitValueChanged(t *testing.T) {
 	var w uint32 = 5
 	// EAGAIN: the word does not hold val, so Wait returns at once.
@@ -104,7 +95,7 @@ var childWaiter = spawn.Register("TestWakeAcrossProcesses", func(ctx context.Con
 })
 
 func TestWakeAcrossProcesses(t *testing.T) {
-	seg := anon(t)
+	seg := testutil.Segment(t, 1<<16)
 	w := word(t, seg, "w")
 	ack := (*uint32)(unsafe.Add(unsafe.Pointer(w), 4))
 	p, err := childWaiter.Start(context.Background(), spawn.Options{Segments: []*shm.Segment{seg}})
@@ -187,7 +178,7 @@ var benchPong = spawn.Register("benchFutexPong", func(ctx context.Context, c *sp
 // This is the floor for every blocking primitive in shmkit.
 func BenchmarkPingPong(b *testing.B) {
 	b.Run("mech=futex", func(b *testing.B) {
-		seg := anon(b)
+		seg := testutil.Segment(b, 1<<16)
 		turn := word(b, seg, "turn")
 		p, err := benchPong.Start(context.Background(), spawn.Options{Segments: []*shm.Segment{seg}})
 		if err != nil {

@@ -141,6 +141,22 @@ func StartBaseline(name string, size int) (Pinger, error) {
 	return StartRoundTrip(m, size, Options{})
 }
 
+// SignalBaselines adds one sub-benchmark to b per baseline in names, named
+// mech=NAME: round trips of a signal (no message) through the baseline,
+// measured by RoundTrip, to read a package's own ping-pong beside.
+func SignalBaselines(b *testing.B, names ...string) {
+	for _, name := range names {
+		b.Run("mech="+name, func(b *testing.B) {
+			p, err := StartBaseline(name, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			RoundTrip(b, p)
+		})
+	}
+}
+
 // RunBaselines adds one round-trip sub-benchmark per baseline that carries
 // size-byte messages to b, named mech=NAME.
 func RunBaselines(b *testing.B, size int) {

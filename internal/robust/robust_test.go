@@ -5,7 +5,6 @@ package robust_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,11 +38,7 @@ func open(seg *shm.Segment) (fixture, error) {
 }
 
 func newFixture(t *testing.T) fixture {
-	seg, err := shm.CreateAnon(1 << 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { seg.Close() })
+	seg := testutil.Segment(t, 1<<16)
 	if _, err := shm.NewBytes(seg, "lock", 64); err != nil {
 		t.Fatal(err)
 	}
@@ -116,31 +111,20 @@ func TestOwnerDeath(t *testing.T) {
 
 func TestUnlockMisuse(t *testing.T) {
 	f := newFixture(t)
-	mustPanic(t, "unlock of unlocked mutex", func() { f.mu.Unlock("test") })
+	testutil.MustPanic(t, "unlock of unlocked mutex", func() { f.mu.Unlock("test") })
 	// Held by another live process: pid 1 with its real start time.
 	start, err := proc.StartTime(1)
 	if err != nil {
 		t.Skip("pid 1 is not visible here")
 	}
 	atomic.StoreUint64(f.mu.Word, uint64(proc.Make(1, start)))
-	mustPanic(t, "held by another process (pid 1)", func() { f.mu.Unlock("test") })
+	testutil.MustPanic(t, "held by another process (pid 1)", func() { f.mu.Unlock("test") })
 	// A word naming no live process (a scribble): Unlock frees the lock.
 	atomic.StoreUint64(f.mu.Word, 0x1234_5678_9abc)
 	f.mu.Unlock("test")
 	if atomic.LoadUint64(f.mu.Word) != 0 {
 		t.Fatal("Unlock of a scribbled word did not free the lock")
 	}
-}
-
-func mustPanic(t *testing.T, want string, fn func()) {
-	t.Helper()
-	defer func() {
-		r := recover()
-		if s, _ := r.(string); !strings.Contains(s, want) {
-			t.Fatalf("panic %v, want one saying %q", r, want)
-		}
-	}()
-	fn()
 }
 
 func TestLockContext(t *testing.T) {

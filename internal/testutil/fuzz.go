@@ -3,7 +3,11 @@ package testutil
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
+	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/holders"
 	"github.com/shmkit/shmkit/internal/proc"
@@ -62,6 +66,31 @@ var Cancelled = func() context.Context {
 	return ctx
 }()
 
+// TinyWait is the deadline of the contexts that let a blocking call reach
+// its futex wait before it gives up; TinyWaits is how many one fuzz run
+// may use, since each costs a tick of the timer (up to a millisecond), and
+// inputs that repeat one byte would otherwise take seconds.
+const (
+	TinyWait  = 200 * time.Microsecond
+	TinyWaits = 2
+)
+
+// FuzzContext returns the context for a blocking operation: Cancelled, or,
+// when op is 0x80 to 0x8f and *left is not 0, one that ends after TinyWait
+// (and then *left goes down by one). Start *left at TinyWaits.
+func FuzzContext(op int, left *int) (context.Context, context.CancelFunc) {
+	if op&0xf0 == 0x80 && *left > 0 {
+		*left--
+		return context.WithTimeout(context.Background(), TinyWait)
+	}
+	return Cancelled, func() {}
+}
+
+// IsCtxErr reports whether err is the error of ctx, which has ended.
+func IsCtxErr(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err())
+}
+
 // Process identities that a hostile peer may write but a fuzzer could not
 // guess: this process, pid 1 (alive, and not this process), and a dead
 // process (this pid with another start time: what pid reuse leaves behind).
@@ -83,6 +112,37 @@ var (
 func Scribble(in *FuzzInput, mem []byte, word func(*FuzzInput) uint64) {
 	pos := in.Byte() * 4 % (len(mem) - 7)
 	binary.NativeEndian.PutUint64(mem[pos:], word(in))
+}
+
+// SelfTag is the holder tag of this process.
+var SelfTag = holders.SelfTag()
+
+// Holders summarises a holder table as the operations that read it see it.
+type Holders struct {
+	Empty bool // every slot free
+	Room  bool // a free slot, or one of this process's with room for a hold
+	Held  bool // a slot of this process with a count
+	Ours  int  // the holds counted in this process's slots
+}
+
+// ReadHolders reads the holder table at off in mem.
+func ReadHolders(mem []byte, off int) Holders {
+	h := Holders{Empty: true}
+	for i := 0; i < holders.Slots; i++ {
+		v := atomic.LoadUint64((*uint64)(unsafe.Pointer(&mem[off+holders.Offset(i)])))
+		if v != 0 {
+			h.Empty = false
+		}
+		switch {
+		case v == 0:
+			h.Room = true
+		case holders.Tag(v) == SelfTag:
+			h.Room = h.Room || holders.Low(v) < holders.MaxLow
+			h.Held = h.Held || holders.Low(v) != 0
+			h.Ours += int(holders.Low(v))
+		}
+	}
+	return h
 }
 
 // FillTable writes one word from word into every slot of the holder table

@@ -1,7 +1,9 @@
 //go:build linux
 
 // Package testutil is the multi-process test harness: TestMain's body,
-// bounded waits, and sizes that shrink under -short.
+// segments and the child processes that share them, bounded waits, and
+// sizes that shrink under -short; and, in fuzz.go, what the hostile fuzz
+// targets share.
 package testutil
 
 import (
@@ -10,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,6 +86,19 @@ func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool
 	}
 }
 
+// MustPanic runs fn and fails the test unless fn panics with a value whose
+// text (a string, or an error's message) contains want.
+func MustPanic(tb testing.TB, want string, fn func()) {
+	tb.Helper()
+	msg, panicked := Catch(fn)
+	if !panicked {
+		tb.Fatalf("no panic, want one containing %q", want)
+	}
+	if !strings.Contains(msg, want) {
+		tb.Fatalf("panic %q, want one containing %q", msg, want)
+	}
+}
+
 // Size returns n, or n/div (at least 1) under -short.
 func Size(n, div int) int {
 	if testing.Short() {
@@ -107,4 +123,13 @@ func Await(what string, cond func() bool) error {
 		runtime.Gosched()
 	}
 	return nil
+}
+
+// StartBarrier counts the calling process in at a start barrier, the
+// shared word *arrived, and waits as Await does until procs processes
+// have arrived: so that processes meant to contend really run at the same
+// time.
+func StartBarrier(arrived *uint32, procs int) error {
+	atomic.AddUint32(arrived, 1)
+	return Await("all processes to start", func() bool { return atomic.LoadUint32(arrived) >= uint32(procs) })
 }
