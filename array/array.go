@@ -124,13 +124,20 @@ func lookup(seg *shm.Segment, name, op string, kind shm.Kind, form uint32,
 }
 
 // bounds checks that an array object's header describes elements that fit
-// in the object's size bytes, and no more of them than an int counts (Len's
-// type: elements of a zero-size type fit in any object, however many).
+// in the object's size bytes (see countFits).
 func bounds(h typelayout.Header, size int) *typelayout.Fault {
+	return countFits(offData, h, size)
+}
+
+// countFits checks that the header's elements, starting at offset off, fit
+// in an object of size bytes, and that there are no more of them than an
+// int counts (Len's type: elements of a zero-size type fit in any object,
+// however many).
+func countFits(off uint64, h typelayout.Header, size int) *typelayout.Fault {
 	if h.Count > math.MaxInt {
 		return typelayout.Faultf("count", typelayout.OffCount, "%d elements: more than an int counts", h.Count)
 	}
-	if need, ok := objectSize(offData, h.Size, h.Count); !ok || need > size {
+	if need, ok := objectSize(off, h.Size, h.Count); !ok || need > size {
 		return typelayout.Faultf("count", typelayout.OffCount, "%d elements of %d bytes do not fit in the %d-byte object", h.Count, h.Size, size)
 	}
 	return nil

@@ -443,30 +443,56 @@ func TestCorruptHeader(t *testing.T) {
 
 // TestCountBeyondInt: elements of a zero-size type fit in any object, so
 // only the count's own range stops a header, rewritten with a valid
-// checksum, that counts 2^63 of them or more: Open reports ErrCorrupt
-// naming the count rather than making a slice no int can measure.
+// checksum, that counts 2^63 of them or more: Open and OpenList report
+// ErrCorrupt naming the count rather than making a slice no int can
+// measure.
 func TestCountBeyondInt(t *testing.T) {
-	for _, count := range []uint64{1 << 63, math.MaxUint64} {
-		seg := testutil.Segment(t, 1<<20)
-		if _, err := array.New[struct{}](seg, "a", 3); err != nil {
-			t.Fatal(err)
-		}
-		mem, err := seg.Lookup("a", shm.KindArray)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, _ := typelayout.Read(mem)
-		h.Count = count
-		typelayout.Put(mem, h)
-		_, err = array.Open[struct{}](seg, "a")
-		var se *shm.Error
-		if !errors.Is(err, shm.ErrCorrupt) || !errors.As(err, &se) || se.Field != "count" {
-			t.Fatalf("Open of %d zero-size elements = %v; want ErrCorrupt naming the count", count, err)
-		}
-		h.Count = math.MaxInt
-		typelayout.Put(mem, h)
-		if a, err := array.Open[struct{}](seg, "a"); err != nil || a.Len() != math.MaxInt {
-			t.Fatalf("Open of MaxInt zero-size elements = %v", err)
+	for _, c := range []struct {
+		kind shm.Kind
+		make func(*shm.Segment) error
+		open func(*shm.Segment) (int, error) // the capacity opened
+	}{
+		{shm.KindArray,
+			func(seg *shm.Segment) error { _, err := array.New[struct{}](seg, "a", 3); return err },
+			func(seg *shm.Segment) (int, error) {
+				a, err := array.Open[struct{}](seg, "a")
+				if err != nil {
+					return 0, err
+				}
+				return a.Len(), nil
+			}},
+		{shm.KindList,
+			func(seg *shm.Segment) error { _, err := array.NewList[struct{}](seg, "a", 3); return err },
+			func(seg *shm.Segment) (int, error) {
+				l, err := array.OpenList[struct{}](seg, "a")
+				if err != nil {
+					return 0, err
+				}
+				return l.Cap(), nil
+			}},
+	} {
+		for _, count := range []uint64{1 << 63, math.MaxUint64} {
+			seg := testutil.Segment(t, 1<<20)
+			if err := c.make(seg); err != nil {
+				t.Fatal(err)
+			}
+			mem, err := seg.Lookup("a", c.kind)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, _ := typelayout.Read(mem)
+			h.Count = count
+			typelayout.Put(mem, h)
+			_, err = c.open(seg)
+			var se *shm.Error
+			if !errors.Is(err, shm.ErrCorrupt) || !errors.As(err, &se) || se.Field != "count" {
+				t.Fatalf("%v: open of %d zero-size elements = %v; want ErrCorrupt naming the count", c.kind, count, err)
+			}
+			h.Count = math.MaxInt
+			typelayout.Put(mem, h)
+			if n, err := c.open(seg); err != nil || n != math.MaxInt {
+				t.Fatalf("%v: open of MaxInt zero-size elements = %d, %v", c.kind, n, err)
+			}
 		}
 	}
 }

@@ -112,12 +112,9 @@ func OpenList[T any](seg *shm.Segment, name string) (*List[T], error) {
 }
 
 // listBounds checks that a list object's header describes elements that
-// fit in the object's size bytes.
+// fit in the object's size bytes (see countFits).
 func listBounds(h typelayout.Header, size int) *typelayout.Fault {
-	if need, ok := objectSize(offListData, h.Size, h.Count); !ok || need > size {
-		return typelayout.Faultf("count", typelayout.OffCount, "%d elements of %d bytes do not fit in the %d-byte object", h.Count, h.Size, size)
-	}
-	return nil
+	return countFits(offListData, h, size)
 }
 
 func newList[T any](seg *shm.Segment, name string, mem []byte, capacity int, l *typelayout.Layout) (*List[T], error) {
