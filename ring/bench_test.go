@@ -293,13 +293,15 @@ var benchStreamConsumer = spawn.Register("benchStreamConsumer", func(ctx context
 				}
 				got++
 			case "spsc-zerocopy":
-				if _, err := r.Peek(ctx); err != nil { // used in place
+				m, err := r.Peek(ctx)
+				if err != nil {
 					return err
 				}
+				ipcbench.Use(m) // used in place
 				r.Release()
 				got++
 			case "spsc-batch":
-				k, err := r.RecvBatch(ctx, 0, func([]byte) {})
+				k, err := r.RecvBatch(ctx, 0, ipcbench.Use)
 				if err != nil {
 					return err
 				}

@@ -2,6 +2,7 @@ package ipcbench
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -167,4 +168,20 @@ func RunBaselines(b *testing.B, size int) {
 		}
 		b.Run("mech="+name, func(b *testing.B) { Bench(b, m, PatternRoundTrip, size, Options{}) })
 	}
+}
+
+// Use reads one byte of every 64-byte cache line of m, and its last byte,
+// as a receiver that uses a message in place (zero-copy) must: without it a
+// zero-copy receiver would never pull the message's lines from the
+// sender's core, and would look faster than any receiver that reads what
+// it gets. Copying receivers read the message by copying it.
+func Use(m []byte) {
+	var x byte
+	for i := 0; i < len(m); i += 64 {
+		x ^= m[i]
+	}
+	if len(m) > 0 {
+		x ^= m[len(m)-1]
+	}
+	runtime.KeepAlive(x) // the reads must happen
 }

@@ -99,7 +99,11 @@ func (s spscZC) send(msg []byte) error {
 	copy(b, msg)
 	return s.out.Commit(len(msg))
 }
-func (s spscZC) recv([]byte) ([]byte, error) { return s.in.Peek(bg) }
+func (s spscZC) recv([]byte) ([]byte, error) {
+	m, err := s.in.Peek(bg)
+	Use(m)
+	return m, err
+}
 func (s spscZC) done()                       { s.in.Release() }
 func (s spscZC) close() error {
 	s.out.Close()
@@ -131,7 +135,7 @@ func (s *spscBatch) sendN(msg []byte, n int) error {
 }
 
 func (s *spscBatch) recvN(max int) (int, error) {
-	return s.in.RecvBatch(bg, max, func([]byte) {})
+	return s.in.RecvBatch(bg, max, Use)
 }
 
 // ---- Queue ----
