@@ -104,7 +104,7 @@ func (s spscZC) recv([]byte) ([]byte, error) {
 	Use(m)
 	return m, err
 }
-func (s spscZC) done()                       { s.in.Release() }
+func (s spscZC) done() { s.in.Release() }
 func (s spscZC) close() error {
 	s.out.Close()
 	return s.in.Close()
