@@ -59,20 +59,30 @@
 //
 // SPSC. The producer writes a record's payload, clears the header word that
 // follows it (so that the consumer, reading on, stops there), and publishes
-// the record by storing its header with one sequentially consistent atomic
-// store. The consumer reads headers, never the producer's index: it finds
-// each record on the cache lines it reads anyway. The producer knows the
-// consumer's position from a cached copy of head, re-read only when the
-// cached value says the ring is too full (Rigtorp's cached indexes).
+// the record by storing its header with a release store. The consumer reads
+// headers, never the producer's index: it finds each record on the cache
+// lines it reads anyway. The producer knows the consumer's position from a
+// cached copy of head, re-read only when the cached value says the ring is
+// too full (Rigtorp's cached indexes); when it then has to wait, it waits
+// on, for at most 20 µs, until a sixteenth of the ring is free, so that a
+// full ring is refilled in chunks rather than a record at a time, which
+// would keep the two processes pulling head's cache line from each other.
 // SendBatch writes a batch's records with plain stores and publishes them
-// all with the one atomic store of its first header; RecvBatch releases
-// all it read with one store of head.
+// all with the one store of its first header; RecvBatch releases all it
+// read with one store of head.
 //
 // Waiting follows the Dekker pattern on a flag and a futex word: a waiter
 // sets the flag, re-checks, and sleeps; the other side, after its
-// sequentially consistent publication, loads the flag and, only if it is
-// set, clears it and wakes. So streaming makes no system call, and a waiter
-// killed asleep leaves behind at most one needless wake.
+// publication, loads the flag and, only if it is set, clears it and wakes.
+// So streaming makes no system call, and a waiter killed asleep leaves
+// behind at most one needless wake. The pattern needs a full memory barrier
+// between each side's store and its load. The publishing side, which runs
+// once per message, does without one: on Linux/amd64 it publishes with a
+// plain store, and the waiter, before its last check, makes every CPU
+// running a publisher execute the barrier for it with membarrier(2)
+// (MEMBARRIER_CMD_GLOBAL_EXPEDITED), a system call it pays only when it is
+// about to sleep anyway. Where membarrier is unavailable the publisher
+// falls back to a sequentially consistent store.
 //
 // Queue. Vyukov's bounded MPMC queue (1024cores.net, 2010), with each slot's
 // state word holding (position, state, pid) so that a slot is claimed by

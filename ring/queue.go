@@ -229,8 +229,8 @@ func attachQueue(mem []byte, seg, name, op string) (*Queue, error) {
 		enqPos:     layout.U64(mem, offQEnqueuePos),
 		deqPos:     layout.U64(mem, offQDequeuePos),
 		lost:       layout.U64(mem, offQLost),
-		notEmpty:   sleeper{layout.U32(mem, offQNotEmptySeq), layout.U32(mem, offQNotEmptyWait)},
-		notFull:    sleeper{layout.U32(mem, offQNotFullSeq), layout.U32(mem, offQNotFullWait)},
+		notEmpty:   sleeper{layout.U32(mem, offQNotEmptySeq), layout.U32(mem, offQNotEmptyWait), false},
+		notFull:    sleeper{layout.U32(mem, offQNotFullSeq), layout.U32(mem, offQNotFullWait), false},
 		pid:        self.Pid(),
 		detailSelf: uint64(self.Start()) << 32,
 	}, nil

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math/bits"
 	"sync/atomic"
+	"time"
 
+	"github.com/shmkit/shmkit/internal/fence"
 	"github.com/shmkit/shmkit/internal/layout"
 	"github.com/shmkit/shmkit/internal/proc"
 	"github.com/shmkit/shmkit/internal/spin"
@@ -217,8 +219,8 @@ func attachSPSC(mem []byte, seg, name, op string) (*SPSC, error) {
 		sent:       layout.U64(mem, offSSent),
 		head:       layout.U64(mem, offSHead),
 		recv:       layout.U64(mem, offSReceived),
-		dataWait:   sleeper{layout.U32(mem, offSDataSeq), layout.U32(mem, offSDataWait)},
-		spaceWait:  sleeper{layout.U32(mem, offSSpaceSeq), layout.U32(mem, offSSpaceWait)},
+		dataWait:   sleeper{layout.U32(mem, offSDataSeq), layout.U32(mem, offSDataWait), true},
+		spaceWait:  sleeper{layout.U32(mem, offSSpaceSeq), layout.U32(mem, offSSpaceWait), true},
 	}
 	r.peerForData, r.peerForSpace = r.producerID, r.consumerID
 	r.p.pending = -1
@@ -302,6 +304,7 @@ func (r *SPSC) claimProducer(op string) error {
 	if !ok {
 		return r.err(op, fmt.Errorf("%w: process %d is the producer", ErrBusy, holder))
 	}
+	fence.Enable()
 	// Recover the stream position: Tail is stored after each commit, so it
 	// may lag by one record if the previous producer died between its
 	// commit and that store; walk committed records from there.
@@ -342,6 +345,7 @@ func (r *SPSC) claimConsumer(op string) error {
 	if !ok {
 		return r.err(op, fmt.Errorf("%w: process %d is the consumer", ErrBusy, holder))
 	}
+	fence.Enable()
 	// Head is stored when space is released: a message a dead consumer had
 	// received but not released is received again.
 	head := atomic.LoadUint64(r.head)
@@ -430,7 +434,39 @@ func (r *SPSC) waitFree(ctx context.Context, op string, pos, n uint64) error {
 	if !r.free(pos, n) {
 		return r.err(op, ErrClosed)
 	}
+	r.slip(pos, n)
 	return nil
+}
+
+// Slip bounds: after waiting for space, the producer waits up to
+// slipWait more for slipShare of the ring to be free.
+const (
+	slipShare = 16 // a sixteenth of the capacity
+	slipWait  = 20 * time.Microsecond
+)
+
+// slip runs after the producer had to wait for space: it waits a little
+// longer, spinning, until a sixteenth of the ring is free. Taking space a
+// record at a time as the consumer frees it would keep the producer
+// reading the consumer's head line while the consumer writes it, and that
+// ping-pong of one cache line halves the rate of a full ring. The extra
+// wait is bounded (slipWait), so a consumer that stops receiving delays a
+// record that fits by that much at most, and it is skipped where spinning
+// cannot help (one CPU).
+func (r *SPSC) slip(pos, n uint64) {
+	chunk := max(n, r.capacity/slipShare)
+	if !spin.Useful() || r.free(pos, chunk) {
+		return
+	}
+	start := time.Now()
+	for i := 1; ; i++ {
+		for k := 0; k < 16; k++ {
+			spin.Pause() // read head rarely: each read pulls the consumer's line
+		}
+		if r.free(pos, chunk) || i%16 == 0 && time.Since(start) > slipWait {
+			return
+		}
+	}
 }
 
 // Reserve waits until n contiguous bytes are free in the ring and returns
@@ -474,10 +510,8 @@ func (r *SPSC) reserve(ctx context.Context, op string, n int, try bool) ([]byte,
 		if err := r.waitFree(ctx, op, pos, rest+recHeader); err != nil {
 			return nil, err
 		}
-		*r.hdr(0) = 0 // the next lap's first header: not committed
-		// Publish the skip (sequentially consistent: also orders the
-		// load of the consumer's wait flag after it).
-		atomic.StoreUint64(r.hdr(off), recCommitted|recSkip|r.lap(pos))
+		*r.hdr(0) = 0                                                // the next lap's first header: not committed
+		fence.Publish64(r.hdr(off), recCommitted|recSkip|r.lap(pos)) // publishes the skip
 		pos += rest
 		r.p.tail = pos
 		*r.tail = pos
@@ -510,9 +544,10 @@ func (r *SPSC) Commit(n int) error {
 	pos := r.p.pendingPos
 	next := pos + recordSize(n)
 	*r.hdr(next & r.mask) = 0 // the next header: not committed
-	// Publish (sequentially consistent store: releases the payload and the
-	// zeroed next header, and orders the wait-flag load in wake after it).
-	atomic.StoreUint64(r.hdr(pos&r.mask), uint64(n)|recCommitted|r.lap(pos))
+	// Publish: a release store of the header makes the payload and the
+	// zeroed next header visible with it. The consumer's fence.Heavy before
+	// it sleeps orders the wait-flag load in wake after this store.
+	fence.Publish64(r.hdr(pos&r.mask), uint64(n)|recCommitted|r.lap(pos))
 	r.p.pending = -1
 	r.p.tail = next
 	r.p.sent++
@@ -547,9 +582,8 @@ func (r *SPSC) TrySend(msg []byte) (bool, error) {
 
 // SendBatch sends every message of msgs in order, publishing them together:
 // the records are written with plain stores and the batch is published by
-// one sequentially consistent store of its first header, so the consumer
-// sees all of them at once and the producer pays one fence and one check
-// of the consumer's wait flag for the batch. If the ring fills, what is
+// one store of its first header, so the consumer sees all of them at once
+// and the producer checks the consumer's wait flag once for the batch. If the ring fills, what is
 // written so far is published before SendBatch waits. Errors are those of
 // Send; the messages before the failing one have been sent.
 func (r *SPSC) SendBatch(ctx context.Context, msgs [][]byte) error {
@@ -608,7 +642,7 @@ func (r *SPSC) SendBatch(ctx context.Context, msgs [][]byte) error {
 			// needed; only the header after the last record is left to
 			// clear (free space covered it in every free check).
 			*r.hdr(pos & r.mask) = 0
-			atomic.StoreUint64(r.hdr(first&r.mask), firstHdr) // publishes the batch
+			fence.Publish64(r.hdr(first&r.mask), firstHdr) // publishes the batch
 			r.p.tail = pos
 			r.p.sent += uint64(n)
 			*r.tail = pos
@@ -665,9 +699,9 @@ func (r *SPSC) publishHead() {
 	if r.c.published == r.c.head {
 		return
 	}
-	// Sequentially consistent store: releases the space (the payload reads
-	// come before it) and orders the producer's wait-flag load after it.
-	atomic.StoreUint64(r.head, r.c.head)
+	// Release store: the payload reads come before it. The producer's
+	// fence.Heavy before it sleeps orders the wait-flag load after it.
+	fence.Publish64(r.head, r.c.head)
 	r.c.published = r.c.head
 	*r.recv = r.c.recv
 	r.spaceWait.wake()

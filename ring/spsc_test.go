@@ -594,3 +594,64 @@ func TestSPSCReset(t *testing.T) {
 		t.Fatalf("Recv after Reset = %q, %v; want only what was sent afterwards", m, err)
 	}
 }
+
+// childReceiveOne receives one message from ring "r", reports it in
+// flags.a, and then stays away from the ring until the parent sets flags.b.
+var childReceiveOne = spawn.Register("TestSPSCSlipBounded", func(ctx context.Context, c *spawn.Child) error {
+	seg := c.Segments()[0]
+	f, err := openFlags(seg)
+	if err != nil {
+		return err
+	}
+	r, err := ring.OpenSPSC(seg, "r")
+	if err != nil {
+		return err
+	}
+	if _, err := r.Recv(ctx, nil); err != nil {
+		return err
+	}
+	atomic.StoreUint32(&f.a, 1)
+	return testutil.Await("the parent's send", func() bool { return atomic.LoadUint32(&f.b) == 1 })
+})
+
+// TestSPSCSlipBounded: a producer that waited for space waits a little
+// longer for a larger share of the ring (the slip), but only for a bounded
+// time: a consumer in another process that frees one record and then stops
+// receiving must not stall a send that fits.
+func TestSPSCSlipBounded(t *testing.T) {
+	seg := testutil.Segment(t, 1<<16)
+	f := newFlags(t, seg)
+	r, err := ring.NewSPSC(seg, "r", 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 56-byte messages take 64 bytes; one header stays free: 63 fit.
+	msg := make([]byte, 56)
+	n := 0
+	for ; ; n++ {
+		ok, err := r.TrySend(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+	}
+	if n != 63 {
+		t.Fatalf("%d messages fit, want 63", n)
+	}
+	child := testutil.Start(t, childReceiveOne, seg)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Timeout)
+	defer cancel()
+	// The ring is full: Send waits until the child frees one record, which
+	// is less than the share the slip hopes for.
+	if err := r.Send(ctx, msg); err != nil {
+		t.Fatalf("Send into the record the consumer freed = %v", err)
+	}
+	testutil.WaitFor(t, testutil.Timeout, "the consumer's report", func() bool { return atomic.LoadUint32(&f.a) == 1 })
+	if got := r.Len(); got != 63 {
+		t.Fatalf("Len = %d after one receive and one send, want 63", got)
+	}
+	atomic.StoreUint32(&f.b, 1)
+	testutil.WaitAll(t, child)
+}

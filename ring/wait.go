@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shmkit/shmkit/internal/fence"
 	"github.com/shmkit/shmkit/internal/futex"
 	"github.com/shmkit/shmkit/internal/robust"
 	"github.com/shmkit/shmkit/internal/spin"
@@ -24,24 +25,29 @@ const checkPeriod = robust.CheckPeriod
 //
 //	W1. loads seq;
 //	W2. stores flag = 1;
-//	W3. re-checks its condition, returning if it now holds;
-//	W4. sleeps on seq while it still holds the value loaded in W1.
+//	W3. for a light sleeper, calls fence.Heavy;
+//	W4. re-checks its condition, returning if it now holds;
+//	W5. sleeps on seq while it still holds the value loaded in W1.
 //
-// The other side (wake), after publishing with a sequentially consistent
-// store P:
+// The other side (wake), after publishing with a store P:
 //
 //	K1. loads flag; if 0, returns: no system call;
 //	K2. swaps flag to 0; if it was 1, increments seq and wakes every
 //	    sleeper.
 //
-// P precedes K1 and W2 precedes W3 in the total order of sequentially
-// consistent operations, so either W3 sees P, or K1 sees W2 and the
-// increment of seq makes W4 return (Dekker's argument). Because the waker
-// clears the flag, a waiter that dies asleep costs at most one wake system
-// call, not one per message forever.
+// Either W4 sees P, or K1 sees W2 and the increment of seq makes W5 return
+// (Dekker's argument). For that, P must be ordered before K1 and W2 before
+// W4. W2 is a sequentially consistent store. P is one too (the Queue), or,
+// in a light sleeper (the SPSC ring), a fence.Publish64 whose missing
+// store-load barrier the waiter supplies with fence.Heavy in W3. Because
+// the waker clears the flag, a waiter that dies asleep costs at most one
+// wake system call, not one per message forever.
 type sleeper struct {
 	seq  *uint32
 	flag *uint32
+	// light: the other side publishes with fence.Publish64, so the waiter
+	// issues fence.Heavy before its last check.
+	light bool
 }
 
 // wake wakes the waiters, if any are recorded. Call it after publishing.
@@ -75,7 +81,7 @@ type waitOpts struct {
 
 // wait blocks until o.ready() holds (nil), ctx ends (ctx.Err()), or o.check
 // reports an error. It spins for the budget's polls first, then follows the
-// W1–W4 protocol above.
+// W1–W5 protocol above.
 func (s sleeper) wait(ctx context.Context, o waitOpts) error {
 	if o.busy {
 		return busyWait(ctx, o)
@@ -105,10 +111,13 @@ func (s sleeper) wait(ctx context.Context, o waitOpts) error {
 		}
 		seq := atomic.LoadUint32(s.seq) // W1
 		atomic.StoreUint32(s.flag, 1)   // W2
-		if o.ready() {                  // W3
+		if s.light {
+			fence.Heavy() // W3
+		}
+		if o.ready() { // W4
 			return nil
 		}
-		if err := futex.WaitContext(ctx, s.seq, seq, checkPeriod); err != nil { // W4
+		if err := futex.WaitContext(ctx, s.seq, seq, checkPeriod); err != nil { // W5
 			return err
 		}
 	}

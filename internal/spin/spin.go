@@ -59,9 +59,13 @@ func calibrate() {
 // wait for while we spin.
 var multiCPU = runtime.NumCPU() > 1
 
+// Useful reports whether spinning can help here: whether another CPU can
+// run the side waited for while this one spins.
+func Useful() bool { return multiCPU && runtime.GOMAXPROCS(0) > 1 }
+
 // polls returns how many polls the next wait spins for.
 func (b *Budget) polls() int {
-	if !multiCPU || runtime.GOMAXPROCS(0) == 1 {
+	if !Useful() {
 		return 0
 	}
 	cal.once.Do(calibrate)
