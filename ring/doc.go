@@ -89,7 +89,8 @@
 // one compare-and-swap that also records who claimed it: free(p) →
 // writing(p) → ready(p) → reading(p) → free(p + Slots). Producers and
 // consumers advance the shared positions after claiming, and help each
-// other advance them. Waiters use the same flag protocol as SPSC, with
+// other advance them. Slots are published and freed with the same release
+// stores, and waiters use the same flag protocol and barrier as SPSC, with
 // wake-all: an idle consumer pool wakes together when work arrives.
 //
 // # Crash behaviour

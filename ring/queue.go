@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"sync/atomic"
 
+	"github.com/shmkit/shmkit/internal/fence"
 	"github.com/shmkit/shmkit/internal/layout"
 	"github.com/shmkit/shmkit/internal/proc"
 	"github.com/shmkit/shmkit/internal/spin"
@@ -218,6 +219,7 @@ func attachQueue(mem []byte, seg, name, op string) (*Queue, error) {
 		return fail("slots", offQSlots, "%d slots of %d bytes do not fit the %d-byte object", n, stride, len(mem))
 	}
 	self := proc.Self()
+	fence.Enable()
 	return &Queue{
 		seg: seg, name: name,
 		slots:      mem[queueHeaderSize : queueHeaderSize+n*stride : queueHeaderSize+n*stride],
@@ -229,8 +231,8 @@ func attachQueue(mem []byte, seg, name, op string) (*Queue, error) {
 		enqPos:     layout.U64(mem, offQEnqueuePos),
 		deqPos:     layout.U64(mem, offQDequeuePos),
 		lost:       layout.U64(mem, offQLost),
-		notEmpty:   sleeper{layout.U32(mem, offQNotEmptySeq), layout.U32(mem, offQNotEmptyWait), false},
-		notFull:    sleeper{layout.U32(mem, offQNotFullSeq), layout.U32(mem, offQNotFullWait), false},
+		notEmpty:   sleeper{layout.U32(mem, offQNotEmptySeq), layout.U32(mem, offQNotEmptyWait), true},
+		notFull:    sleeper{layout.U32(mem, offQNotFullSeq), layout.U32(mem, offQNotFullWait), true},
 		pid:        self.Pid(),
 		detailSelf: uint64(self.Start()) << 32,
 	}, nil
@@ -306,7 +308,8 @@ func (q *Queue) TrySend(msg []byte) (bool, error) {
 //  3. if another producer claimed it, help advance EnqueuePos and retry;
 //  4. if the slot still holds the previous lap's message, the queue is full;
 //  5. record the claimer's start time, write the message, and publish with a
-//     sequentially consistent store of ready(p).
+//     release store of ready(p) (fence.Publish64: consumers about to sleep
+//     pay the barrier that orders the wake-flag load after it).
 func (q *Queue) send(ctx context.Context, msg []byte, try bool) (bool, error) {
 	if len(msg) > q.slotSize {
 		return false, q.err("send", fmt.Errorf("%w: %d bytes in %d-byte slots", ErrTooLarge, len(msg), q.slotSize))
@@ -344,7 +347,7 @@ func (q *Queue) send(ctx context.Context, msg []byte, try bool) (bool, error) {
 			}
 			*layout.U32(s, offSlotLen) = uint32(len(msg))
 			copy(s[slotHeaderLen:], msg)
-			atomic.StoreUint64(state, slotWord(p, slotReady, q.pid)) // publish
+			fence.Publish64(state, slotWord(p, slotReady, q.pid)) // publish
 			q.notEmpty.wake()
 			return true, nil
 		case d == 0:
@@ -417,7 +420,7 @@ func (q *Queue) TryRecv(dst []byte) ([]byte, bool, error) {
 //  4. if the slot is free(c), the queue is empty; if a producer is writing
 //     it, wait for it (and, if that producer has died, recover the slot);
 //  5. copy the message out and free the slot for the next lap with a
-//     sequentially consistent store of free(c + Cap()).
+//     release store of free(c + Cap()) (fence.Publish64, as in send).
 func (q *Queue) recv(ctx context.Context, dst []byte, try bool) ([]byte, bool, error) {
 	for {
 		c := atomic.LoadUint64(q.deqPos) // 1
@@ -451,7 +454,7 @@ func (q *Queue) recv(ctx context.Context, dst []byte, try bool) ([]byte, bool, e
 			default:
 				dst = append(dst[:0], s[slotHeaderLen:slotHeaderLen+int(n)]...) // 5
 			}
-			atomic.StoreUint64(state, slotWord(c+q.n, slotFree, 0)) // frees the slot
+			fence.Publish64(state, slotWord(c+q.n, slotFree, 0)) // frees the slot
 			q.notFull.wake()
 			if bad != nil {
 				return dst[:0], false, &shm.Error{Op: "recv", Segment: q.seg, Object: q.name, Field: "slot length", Offset: -1, Err: bad}
