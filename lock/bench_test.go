@@ -48,23 +48,39 @@ func BenchmarkMutexUncontended(b *testing.B) {
 
 var sink int
 
-// baton is a two-process handoff of two Mutexes: each round trip the parent
-// gives one Mutex to the child and gets the other back, two handoffs in all,
-// as in a futex ping-pong.
+// baton hands Mutexes back and forth between two processes in strict
+// alternation, as a futex ping-pong hands its turn. Two Mutexes are not
+// enough for that: a process that unlocks one and at once locks it again
+// may take it back before the waiter wakes (a Mutex, like sync.Mutex, lets
+// a running locker overtake a sleeping one), and the "round trip" would
+// then measure how long a sleeper takes to win a race. With three, in
+// rotation, each process locks next the Mutex the other releases only
+// after it has taken the one just handed to it. The parent holds L0 and L1
+// and the child L2 at the start; in round r the parent unlocks L[r%3] and
+// locks L[(r+2)%3], and the child locks L[r%3] and unlocks L[(r+2)%3]: two
+// hand-offs per round trip.
 type baton struct {
-	cur, other *lock.Mutex
-	sh         *shared
-	seg        *shm.Segment
-	p          *spawn.Process
+	ls    [3]*lock.Mutex
+	round int
+	sh    *shared
+	p     *spawn.Process
+}
+
+func openBaton(seg *shm.Segment) ([3]*lock.Mutex, error) {
+	var ls [3]*lock.Mutex
+	for i := range ls {
+		m, err := lock.OpenMutex(seg, "l"+strconv.Itoa(i))
+		if err != nil {
+			return ls, err
+		}
+		ls[i] = m
+	}
+	return ls, nil
 }
 
 var batonChild = spawn.Register("benchMutexBaton", func(ctx context.Context, c *spawn.Child) error {
 	seg := c.Segments()[0]
-	a, err := lock.OpenMutex(seg, "a")
-	if err != nil {
-		return err
-	}
-	bm, err := lock.OpenMutex(seg, "b")
+	ls, err := openBaton(seg)
 	if err != nil {
 		return err
 	}
@@ -72,48 +88,52 @@ var batonChild = spawn.Register("benchMutexBaton", func(ctx context.Context, c *
 	if err != nil {
 		return err
 	}
-	mine, theirs := bm, a
-	mine.Lock()
+	ls[2].Lock()
 	atomic.StoreUint32(&sh.flag, 1)
-	for {
-		theirs.Lock()
-		if atomic.LoadUint32(&sh.result) == 1 { // stop
-			theirs.Unlock()
-			mine.Unlock()
+	for r := 0; ; r++ {
+		ls[r%3].Lock()
+		if atomic.LoadUint32(&sh.result) == 1 { // stop: the parent holds nothing now
+			ls[r%3].Unlock()
+			ls[(r+2)%3].Unlock()
 			return nil
 		}
-		mine.Unlock()
-		mine, theirs = theirs, mine
+		ls[(r+2)%3].Unlock()
 	}
 })
 
 func startBaton(b *testing.B) *baton {
 	seg := testutil.Segment(b, 1<<20)
-	ma, err := lock.NewMutex(seg, "a")
-	if err != nil {
-		b.Fatal(err)
-	}
-	mb, err := lock.NewMutex(seg, "b")
-	if err != nil {
-		b.Fatal(err)
+	var ls [3]*lock.Mutex
+	for i := range ls {
+		m, err := lock.NewMutex(seg, "l"+strconv.Itoa(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ls[i] = m
 	}
 	sh := newShared(b, seg)
-	ma.Lock()
+	ls[0].Lock()
+	ls[1].Lock()
 	p := testutil.Start(b, batonChild, seg)
 	testutil.WaitFor(b, testutil.Timeout, "the child to take its Mutex", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
-	return &baton{cur: ma, other: mb, sh: sh, seg: seg, p: p}
+	return &baton{ls: ls, sh: sh, p: p}
 }
 
 func (t *baton) Ping() error {
-	t.cur.Unlock()
-	t.other.Lock()
-	t.cur, t.other = t.other, t.cur
+	r := t.round
+	t.ls[r%3].Unlock()
+	t.ls[(r+2)%3].Lock()
+	t.round++
 	return nil
 }
 
 func (t *baton) Close() error {
+	// After r rounds the parent holds L[r%3] and L[(r+1)%3], and the
+	// child, holding L[(r+2)%3], waits for L[r%3].
+	r := t.round
 	atomic.StoreUint32(&t.sh.result, 1)
-	t.cur.Unlock()
+	t.ls[r%3].Unlock()
+	t.ls[(r+1)%3].Unlock()
 	return t.p.Wait()
 }
 

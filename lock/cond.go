@@ -9,6 +9,7 @@ import (
 	"github.com/shmkit/shmkit/internal/futex"
 	"github.com/shmkit/shmkit/internal/layout"
 	"github.com/shmkit/shmkit/internal/robust"
+	"github.com/shmkit/shmkit/internal/spin"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -50,6 +51,7 @@ type Cond struct {
 	m       *Mutex
 	seq     *uint32
 	waiters *uint32
+	spin    spin.Budget
 }
 
 // NewCond creates a Cond called name in seg, used with m.
@@ -122,11 +124,17 @@ func (c *Cond) Wait(ctx context.Context) error {
 	c.m.Unlock() // C2
 	// C3. The sleep is bounded so that a signaller killed between its add
 	// and its wake delays this waiter by at most robust.CheckPeriod.
+	// A signal usually comes soon in a hand-off between two processes:
+	// spin for it first, within the handle's adaptive budget.
 	var err error
-	for atomic.LoadUint32(c.seq) == seq {
-		if err = futex.WaitContext(ctx, c.seq, seq, robust.CheckPeriod); err != nil {
-			break
+	woke, tok := c.spin.Spin(func() bool { return atomic.LoadUint32(c.seq) != seq })
+	if !woke {
+		for atomic.LoadUint32(c.seq) == seq {
+			if err = futex.WaitContext(ctx, c.seq, seq, robust.CheckPeriod); err != nil {
+				break
+			}
 		}
+		c.spin.Waited(tok)
 	}
 	atomic.AddUint32(c.waiters, ^uint32(0))
 	if lerr := c.m.LockContext(context.Background()); lerr != nil {

@@ -125,7 +125,8 @@
 //
 // Cond is a sequence-counter condition variable (as in Rust's standard
 // library): Wait loads seq and counts itself in waiters while it holds the
-// Mutex, unlocks, and sleeps while seq is unchanged; Signal and Broadcast
+// Mutex, unlocks, spins briefly (the adaptive budget of the Mutex's waits)
+// and then sleeps while seq is unchanged; Signal and Broadcast
 // make no system call and write nothing when waiters is 0, and otherwise
 // add one to seq and wake one or all. A Signal that comes between the
 // unlock and the sleep changes seq first, so the futex wait returns at once:

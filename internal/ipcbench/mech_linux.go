@@ -134,7 +134,7 @@ var mechs = []Mech{
 	{Name: Pipe, Family: Shmkit, Waits: Adaptive, Patterns: both, MinSize: 1, MaxSize: Unlimited, Default: true,
 		About: "ring.Conn from ring.NewPipe: Send/Recv"},
 	{Name: Mutex, Family: Shmkit, Waits: Adaptive, Patterns: roundTrip, Default: true,
-		About: "lock.Mutex handoff: each side unlocks the mutex it holds and locks the other"},
+		About: "lock.Mutex hand-offs: three mutexes in rotation, each side locking the one the other releases"},
 	{Name: Semaphore, Family: Shmkit, Waits: Adaptive, Patterns: roundTrip, Default: true,
 		About: "semaphore: release one, acquire the other"},
 	{Name: Event, Family: Shmkit, Waits: Adaptive, Patterns: roundTrip, Default: true,

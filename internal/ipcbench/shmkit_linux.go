@@ -13,9 +13,10 @@ import (
 	"github.com/shmkit/shmkit/shm"
 )
 
-// The shmkit mechanisms. Every one uses two objects, "ab" carrying side A's
-// messages to side B and "ba" the other way (a stream uses "ba" only), and
-// the default waiting of shmkit: spin briefly, then sleep.
+// The shmkit mechanisms. Every one but the mutex (three, see mutexEnd) uses
+// two objects, "ab" carrying side A's messages to side B and "ba" the other
+// way (a stream uses "ba" only), and the default waiting of shmkit: spin
+// briefly, then sleep.
 
 var bg = context.Background()
 
@@ -226,70 +227,86 @@ func stopCheck(c *control) error {
 	return nil
 }
 
+var mutexNames = [3]string{"l0", "l1", "l2"}
+
 func setupMutex(e *env) error {
-	a, err := lock.NewMutex(e.seg, "ab")
-	if err != nil {
-		return err
+	var ls [3]*lock.Mutex
+	for i, name := range mutexNames {
+		m, err := lock.NewMutex(e.seg, name)
+		if err != nil {
+			return err
+		}
+		ls[i] = m
 	}
-	if _, err := lock.NewMutex(e.seg, "ba"); err != nil {
-		return err
-	}
-	a.Lock() // side A starts holding "ab", side B "ba"
-	e.local = a
+	ls[0].Lock() // side A starts holding l0 and l1, side B l2
+	ls[1].Lock()
+	e.local = ls
 	return nil
 }
 
-// mutexEnd hands two mutexes back and forth: to send, a side unlocks the
-// one it holds; to receive, it locks the other. Side A swaps them after
-// receiving, side B after sending, so each always unlocks what it holds.
+// mutexEnd hands three mutexes round between the two sides in strict
+// alternation. Two would not do: a side that unlocks one and then locks it
+// again may take it back before the waiting side wakes (a Mutex lets a
+// running locker overtake a sleeping one), and the round trip would time
+// a race, not a hand-off. In round r side A sends by unlocking l[r%3] and
+// receives by locking l[(r+2)%3]; side B receives by locking l[r%3] and
+// sends by unlocking l[(r+2)%3]. Each side locks next a mutex the other
+// releases only after taking the one just handed over.
 type mutexEnd struct {
-	held, want *lock.Mutex
-	side       int
-	c          *control
+	ls   [3]*lock.Mutex
+	r    int
+	side int
+	c    *control
 }
 
 func openMutex(e *env, side int) (end, error) {
-	ab, err := lock.OpenMutex(e.seg, "ab")
-	if err != nil {
-		return nil, err
-	}
-	ba, err := lock.OpenMutex(e.seg, "ba")
-	if err != nil {
-		return nil, err
-	}
 	if side == sideB {
-		ba.Lock()
+		var ls [3]*lock.Mutex
+		for i, name := range mutexNames {
+			m, err := lock.OpenMutex(e.seg, name)
+			if err != nil {
+				return nil, err
+			}
+			ls[i] = m
+		}
+		ls[2].Lock()
 		atomic.StoreUint32(&e.ctl.ready, 1)
 		futex.WakeAll(&e.ctl.ready)
-		return &mutexEnd{held: ba, want: ab, side: side, c: e.ctl}, nil
+		return &mutexEnd{ls: ls, side: side, c: e.ctl}, nil
 	}
 	for atomic.LoadUint32(&e.ctl.ready) == 0 {
 		futex.Wait(&e.ctl.ready, 0, time.Now().Add(10*time.Millisecond))
 	}
-	return &mutexEnd{held: e.local.(*lock.Mutex), want: ba, side: side, c: e.ctl}, nil
+	return &mutexEnd{ls: e.local.([3]*lock.Mutex), side: side, c: e.ctl}, nil
 }
 
 func (m *mutexEnd) send([]byte) error {
-	m.held.Unlock()
-	if m.side == sideB {
-		m.held, m.want = m.want, m.held
+	if m.side == sideA {
+		m.ls[m.r%3].Unlock()
+		return nil
 	}
+	m.ls[(m.r+2)%3].Unlock()
+	m.r++
 	return nil
 }
 
 func (m *mutexEnd) recv([]byte) ([]byte, error) {
-	m.want.Lock()
 	if m.side == sideA {
-		m.held, m.want = m.want, m.held
+		m.ls[(m.r+2)%3].Lock()
+		m.r++
+	} else {
+		m.ls[m.r%3].Lock()
 	}
 	return nil, stopCheck(m.c)
 }
 
 func (m *mutexEnd) done() {}
 
+// close is side A's, between rounds: it holds l[r%3] and l[(r+1)%3], and
+// side B waits for l[r%3].
 func (m *mutexEnd) close() error {
 	atomic.StoreUint32(&m.c.stop, 1)
-	m.held.Unlock()
+	m.ls[m.r%3].Unlock()
 	return nil
 }
 
