@@ -36,13 +36,28 @@ import (
 // it has registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED.
 var light atomic.Bool
 
-var enableOnce sync.Once
+var (
+	enableOnce sync.Once
+	enabled    = make(chan struct{})
+)
 
-// Enable prepares this process to publish with Publish64. Call it before the
-// first Publish64 whose store a waiter in another process relies on; later
-// calls return at once. Until Enable has run, and when it cannot register,
-// Publish64 stores with a full barrier.
-func Enable() { enableOnce.Do(enable) }
+// Enable starts this process's registration for plain-store publication and
+// returns at once. The registration is a system call that waits for an RCU
+// grace period (about 10 ms), so it runs on a goroutine of its own; until it
+// has succeeded, and for good if it fails, Publish64 stores with a full
+// barrier, which is correct at any moment. Later calls do nothing.
+func Enable() {
+	enableOnce.Do(func() {
+		go func() {
+			enable()
+			close(enabled)
+		}()
+	})
+}
+
+// Enabled returns a channel closed once the registration that Enable
+// started has finished, successfully (Light reports true) or not.
+func Enabled() <-chan struct{} { return enabled }
 
 // Light reports whether Publish64 in this process is a plain release store.
 func Light() bool { return light.Load() }

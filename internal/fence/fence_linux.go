@@ -34,7 +34,8 @@ func enable() {
 	if !canHeavy {
 		return
 	}
-	if _, errno := membarrier(cmdRegisterGlobalExpedited); errno != 0 {
+	// Not RawSyscall: this one blocks for a grace period.
+	if _, _, errno := unix.Syscall(unix.SYS_MEMBARRIER, cmdRegisterGlobalExpedited, 0, 0); errno != 0 {
 		return
 	}
 	light.Store(true)

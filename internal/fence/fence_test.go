@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/shmkit/shmkit/internal/fence"
 	"github.com/shmkit/shmkit/internal/testutil"
@@ -66,6 +67,7 @@ var litmusSide = spawn.Register("fenceLitmusSide", func(ctx context.Context, c *
 	switch c.Args()[0] {
 	case "pub":
 		fence.Enable()
+		<-fence.Enabled()
 		for i := range rounds {
 			x := &l.Cells[i]
 			meet(&l.PubAt, &l.WaitAt, uint64(i+1))
@@ -130,6 +132,7 @@ func TestAsymmetricDekker(t *testing.T) {
 // with plain stores here.
 func lightInChild() bool {
 	fence.Enable()
+	<-fence.Enabled()
 	return fence.Light()
 }
 
@@ -142,6 +145,11 @@ func TestPublishBeforeEnable(t *testing.T) {
 	}
 	fence.Enable()
 	fence.Enable() // idempotent
+	select {
+	case <-fence.Enabled():
+	case <-time.After(testutil.Timeout):
+		t.Fatal("the registration did not finish")
+	}
 	fence.Publish64(&w, 9)
 	if w != 9 {
 		t.Fatalf("Publish64 after Enable stored %d, want 9", w)

@@ -596,9 +596,15 @@ func MeasureStream(s Streamer, n int) (int, time.Duration, error) {
 
 // Calibrate warms s up with rounds that grow fourfold, from a few messages
 // up to one that takes d/10 or until d/4 has passed, and returns the
-// number of messages a round of d should move.
+// number of messages a round of d should move. The first round only warms
+// up: it pays what happens once (page faults in fresh buffers, a ring's
+// role claims), which could take longer than d/10 and would leave the
+// measured rounds so short that the go signal's wake-up dominated them.
 func Calibrate(s Streamer, size int, d time.Duration) (int, error) {
 	k := max(1, min(64, (1<<20)/max(size, 1)))
+	if _, _, err := MeasureStream(s, k); err != nil {
+		return 0, err
+	}
 	var spent time.Duration
 	for {
 		n, t, err := MeasureStream(s, k)
