@@ -9,9 +9,20 @@
 // (at least MinSpin), long enough to catch the usual case; when they are
 // long — a busy machine, a slow peer — it sleeps at once, as a plain futex
 // would. The measurement does not depend on spinning, so a handle notices
-// when waits get short again. Durations are converted to polls by timing
-// the CPU's pause instruction once. On a machine with one CPU, or with
-// GOMAXPROCS=1, it never spins.
+// when waits get short again.
+//
+// Except in one case: two processes handing work back and forth. When both
+// sleep, each waits for the other's wake-up, which on a virtual machine can
+// take tens of µs, so each measures long waits and goes on sleeping, though
+// the work itself takes a microsecond: a stable slow state. So while waits
+// are long, one wait in ProbeEvery spins for MaxSpin, and if that catches
+// the event, the average restarts from that wait's duration; the spinning
+// side then answers at once, the other side's waits shrink below the
+// threshold, and the pair settles on spinning. An idle handle pays one
+// MaxSpin of CPU in ProbeEvery waits.
+//
+// Durations are converted to polls by timing the CPU's pause instruction
+// once. On a machine with one CPU, or with GOMAXPROCS=1, it never spins.
 package spin
 
 import (
@@ -28,13 +39,18 @@ const (
 
 	// firstGuess is the average assumed before any wait was measured.
 	firstGuess = 2 * time.Microsecond
+
+	// ProbeEvery: while waits are long, one wait in ProbeEvery spins for
+	// MaxSpin to find out whether they could be short.
+	ProbeEvery = 16
 )
 
 // Budget is the adaptive spin budget kept in a handle (not in shared memory:
 // it describes this process's experience). Its zero value is ready to use.
 // It is safe for concurrent use.
 type Budget struct {
-	avg atomic.Int64 // moving average of wait durations, ns; 0: none yet
+	avg   atomic.Int64  // moving average of wait durations, ns; 0: none yet
+	waits atomic.Uint32 // waits that found the average long, for probes
 }
 
 // Token marks the start of a wait, for Waited.
@@ -63,10 +79,11 @@ var multiCPU = runtime.NumCPU() > 1
 // run the side waited for while this one spins.
 func Useful() bool { return multiCPU && runtime.GOMAXPROCS(0) > 1 }
 
-// polls returns how many polls the next wait spins for.
-func (b *Budget) polls() int {
+// polls returns how many polls the next wait spins for, and whether the
+// wait is a probe.
+func (b *Budget) polls() (int, bool) {
 	if !Useful() {
-		return 0
+		return 0, false
 	}
 	cal.once.Do(calibrate)
 	a := time.Duration(b.avg.Load())
@@ -74,9 +91,13 @@ func (b *Budget) polls() int {
 		a = firstGuess
 	}
 	if a > MaxSpin/2 {
-		return 0 // waits are long: sleep at once
+		// Waits are long: sleep at once, but probe now and then.
+		if b.waits.Add(1)%ProbeEvery == 0 {
+			return int(MaxSpin / cal.perPoll), true
+		}
+		return 0, false
 	}
-	return int(max(2*a, MinSpin) / cal.perPoll)
+	return int(max(2*a, MinSpin) / cal.perPoll), false
 }
 
 // record folds one wait's duration into the average (weight 1/8).
@@ -95,10 +116,15 @@ func (b *Budget) record(d time.Duration) {
 // how long waits last.
 func (b *Budget) Spin(ready func() bool) (bool, Token) {
 	t := Token{time.Now()}
-	n := b.polls()
+	n, probe := b.polls()
 	for i := 0; i < n; i++ {
 		if ready() {
-			b.record(time.Since(t.start))
+			d := time.Since(t.start)
+			if probe {
+				b.avg.Store(int64(max(d, 1))) // waits can be short: start again from this one
+			} else {
+				b.record(d)
+			}
 			return true, t
 		}
 		pause()

@@ -13,26 +13,50 @@ func TestBudget(t *testing.T) {
 		t.Skip("one CPU: no spinning")
 	}
 	var b Budget
-	if n := b.polls(); n <= 0 {
+	if n, _ := b.polls(); n <= 0 {
 		t.Fatalf("first wait spins %d polls", n)
 	}
 	for i := 0; i < 50; i++ {
 		b.record(5 * time.Microsecond)
 	}
 	want := int(10 * time.Microsecond / cal.perPoll)
-	if n := b.polls(); n < want*9/10 || n > want*11/10 {
+	if n, _ := b.polls(); n < want*9/10 || n > want*11/10 {
 		t.Fatalf("after 5 µs waits: %d polls, want about %d (10 µs)", n, want)
 	}
 	for i := 0; i < 50; i++ {
 		b.record(time.Millisecond)
 	}
-	if n := b.polls(); n != 0 {
-		t.Fatalf("after 1 ms waits: %d polls, want 0", n)
+	// Long waits: sleep at once, except one probe of MaxSpin in ProbeEvery.
+	probes := 0
+	for i := 0; i < 3*ProbeEvery; i++ {
+		n, probe := b.polls()
+		switch {
+		case probe && n == int(MaxSpin/cal.perPoll):
+			probes++
+		case probe || n != 0:
+			t.Fatalf("after 1 ms waits: %d polls (probe %v), want 0 or a probe of MaxSpin", n, probe)
+		}
+	}
+	if probes != 3 {
+		t.Fatalf("%d probes in %d waits, want 3", probes, 3*ProbeEvery)
+	}
+	// A probe that catches its event restarts the average from that wait.
+	for {
+		ok, _ := b.Spin(func() bool { return true })
+		if ok {
+			break
+		}
+	}
+	if a := time.Duration(b.avg.Load()); a >= MinSpin {
+		t.Fatalf("after a successful probe the average is %v, want that wait's duration", a)
+	}
+	for i := 0; i < 50; i++ {
+		b.record(time.Millisecond)
 	}
 	for i := 0; i < 100; i++ {
 		b.record(300 * time.Nanosecond)
 	}
-	if n, floor := b.polls(), int(MinSpin/cal.perPoll); n != floor {
+	if n, floor := first(b.polls()), int(MinSpin/cal.perPoll); n != floor {
 		t.Fatalf("after 300 ns waits: %d polls, want the floor %d", n, floor)
 	}
 	ok, tok := b.Spin(func() bool { return true })
@@ -46,3 +70,5 @@ func BenchmarkPause(b *testing.B) {
 		pause()
 	}
 }
+
+func first(n int, _ bool) int { return n }
