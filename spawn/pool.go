@@ -414,6 +414,13 @@ func (p *Pool) collect() {
 			p.dispatchLocked()
 		}
 		p.mu.Unlock()
+		if f.last {
+			// Delivering readied the goroutines waiting for these results,
+			// on this goroutine's processor, and the next Recv may spin
+			// there for tens of µs before it sleeps: let them run first
+			// (Submit's round trip: 50 µs without this, 1.3 µs with it).
+			runtime.Gosched()
+		}
 	}
 }
 
