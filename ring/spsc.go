@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/fence"
 	"github.com/shmkit/shmkit/internal/layout"
@@ -274,7 +275,7 @@ func (r *SPSC) corrupt(op string, pos uint64, format string, args ...any) error 
 // hdr returns the record header word at data offset off (8-aligned).
 func (r *SPSC) hdr(off uint64) *uint64 { return layout.U64(r.data, int(off)) }
 
-func (r *SPSC) lap(pos uint64) uint64 { return (pos >> r.shift) & 0xFFFF << recLapShift }
+func (r *SPSC) lap(pos uint64) uint64 { return (pos >> (r.shift & 63)) & 0xFFFF << recLapShift }
 
 // recordSize returns the bytes a record of n payload bytes occupies.
 func recordSize(n int) uint64 { return recHeader + (uint64(n)+7)&^7 }
@@ -469,6 +470,17 @@ func (r *SPSC) slip(pos, n uint64) {
 	}
 }
 
+// room is the common case of every send, checked without reserve's
+// generality: this process is the producer with nothing reserved, the ring
+// is open, and an n-byte record fits at the producer's position without a
+// wrap by the cached copy of head. It returns that position.
+func (r *SPSC) room(n int) (uint64, bool) {
+	pos := r.p.tail
+	size := recordSize(n)
+	return pos, r.p.role && r.p.pending < 0 && uint(n) <= uint(r.maxMsg) &&
+		pos&r.mask+size <= r.capacity && pos+size+recHeader-r.p.cachedHead <= r.capacity && !r.isClosed()
+}
+
 // Reserve waits until n contiguous bytes are free in the ring and returns
 // them, to be filled in place and published with Commit: the zero-copy way
 // to send. The slice is valid until Commit. It returns ErrTooLarge at once
@@ -483,6 +495,12 @@ func (r *SPSC) Reserve(ctx context.Context, n int) ([]byte, error) {
 
 // reserve is Reserve; with try it returns nil, nil instead of waiting.
 func (r *SPSC) reserve(ctx context.Context, op string, n int, try bool) ([]byte, error) {
+	if pos, ok := r.room(n); ok {
+		r.p.pending = n
+		r.p.pendingPos = pos
+		start := pos&r.mask + recHeader
+		return r.data[start : start+uint64(n) : start+uint64(n)], nil
+	}
 	if r.p.pending >= 0 {
 		panic("ring: SPSC " + r.name + ": Reserve with a reservation pending")
 	}
@@ -541,20 +559,24 @@ func (r *SPSC) Commit(n int) error {
 	if n < 0 || n > r.p.pending {
 		panic(fmt.Sprintf("ring: SPSC %s: Commit(%d) of a %d-byte reservation", r.name, n, r.p.pending))
 	}
-	pos := r.p.pendingPos
-	next := pos + recordSize(n)
+	r.p.pending = -1
+	r.publish(r.p.pendingPos, uint64(n))
+	return nil
+}
+
+// publish commits the n-byte record written at stream position pos.
+func (r *SPSC) publish(pos, n uint64) {
+	next := pos + recordSize(int(n))
 	*r.hdr(next & r.mask) = 0 // the next header: not committed
 	// Publish: a release store of the header makes the payload and the
 	// zeroed next header visible with it. The consumer's fence.Heavy before
 	// it sleeps orders the wait-flag load in wake after this store.
-	fence.Publish64(r.hdr(pos&r.mask), uint64(n)|recCommitted|r.lap(pos))
-	r.p.pending = -1
+	fence.Publish64(r.hdr(pos&r.mask), n|recCommitted|r.lap(pos))
 	r.p.tail = next
 	r.p.sent++
 	*r.tail = next // informational: plain stores
 	*r.sent = r.p.sent
 	r.dataWait.wake()
-	return nil
 }
 
 // Send copies msg into the ring as one message, waiting for space. It
@@ -562,6 +584,12 @@ func (r *SPSC) Commit(n int) error {
 // closed, ErrPeerDied if the consumer died while Send waited, or ctx.Err();
 // the message is not sent then.
 func (r *SPSC) Send(ctx context.Context, msg []byte) error {
+	if pos, ok := r.room(len(msg)); ok {
+		start := pos&r.mask + recHeader
+		copy(r.data[start:start+uint64(len(msg))], msg)
+		r.publish(pos, uint64(len(msg)))
+		return nil
+	}
 	buf, err := r.reserve(ctx, "send", len(msg), false)
 	if err != nil {
 		return err
@@ -693,6 +721,18 @@ func (r *SPSC) next(op string) (uint64, error) {
 	}
 }
 
+// plain is the common case of every receive, checked without next's
+// generality: a committed record of this lap that is not a skip, with a
+// length next would accept, at the consumer's position. It returns the
+// record's length.
+func (r *SPSC) plain() (uint64, bool) {
+	pos := r.c.head
+	off := pos & r.mask                                                                          // 8-aligned and below the capacity: off+8 is in bounds
+	h := atomic.LoadUint64((*uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(r.data)), off))) // acquire: the record's bytes are complete
+	n := h & 0xFFFFFFFF
+	return n, h&^0xFFFFFFFF == recCommitted|r.lap(pos) && n <= uint64(r.maxMsg) && off+recHeader+(n+7)&^7 <= r.capacity
+}
+
 // publishHead releases the space below the consumer's position to the
 // producer and wakes it if it waits.
 func (r *SPSC) publishHead() {
@@ -768,6 +808,14 @@ func (r *SPSC) Peek(ctx context.Context) ([]byte, error) {
 }
 
 func (r *SPSC) peek(ctx context.Context, op string, try, eof bool) ([]byte, error) {
+	if r.c.role {
+		if n, ok := r.plain(); ok {
+			start := r.c.head&r.mask + recHeader
+			r.c.peeked = true
+			r.c.peekSize = recordSize(int(n))
+			return r.data[start : start+n : start+n], nil
+		}
+	}
 	if !r.c.role {
 		if err := r.claimConsumer(op); err != nil {
 			return nil, err
@@ -822,6 +870,16 @@ func (r *SPSC) Release() error {
 // Recv waits for the next message and appends it to dst[:0], returning the
 // result. Errors are those of Peek.
 func (r *SPSC) Recv(ctx context.Context, dst []byte) ([]byte, error) {
+	if r.c.role && !r.c.peeked {
+		if n, ok := r.plain(); ok {
+			start := r.c.head&r.mask + recHeader
+			dst = append(dst[:0], r.data[start:start+n]...)
+			r.c.head += recordSize(int(n))
+			r.c.recv++
+			r.publishHead()
+			return dst, nil
+		}
+	}
 	m, err := r.peek(ctx, "recv", false, false)
 	if err != nil {
 		return dst[:0], err

@@ -58,6 +58,9 @@ func (s sleeper) wake() {
 	}
 }
 
+// wakeSlow is kept out of line so that wake inlines into every publisher.
+//
+//go:noinline
 func (s sleeper) wakeSlow() {
 	// K2.
 	if atomic.SwapUint32(s.flag, 0) != 0 {
