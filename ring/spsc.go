@@ -727,8 +727,11 @@ func (r *SPSC) next(op string) (uint64, error) {
 // record's length.
 func (r *SPSC) plain() (uint64, bool) {
 	pos := r.c.head
-	off := pos & r.mask                                                                          // 8-aligned and below the capacity: off+8 is in bounds
-	h := atomic.LoadUint64((*uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(r.data)), off))) // acquire: the record's bytes are complete
+	// off is 8-aligned and below the capacity, so off+8 is in bounds and
+	// the header word is read without hdr's bounds check. Acquire: the
+	// record's bytes are complete.
+	off := pos & r.mask
+	h := atomic.LoadUint64((*uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(r.data)), off)))
 	n := h & 0xFFFFFFFF
 	return n, h&^0xFFFFFFFF == recCommitted|r.lap(pos) && n <= uint64(r.maxMsg) && off+recHeader+(n+7)&^7 <= r.capacity
 }
