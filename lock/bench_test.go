@@ -48,104 +48,12 @@ func BenchmarkMutexUncontended(b *testing.B) {
 
 var sink int
 
-// baton hands Mutexes back and forth between two processes in strict
-// alternation, as a futex ping-pong hands its turn. Two Mutexes are not
-// enough for that: a process that unlocks one and at once locks it again
-// may take it back before the waiter wakes (a Mutex, like sync.Mutex, lets
-// a running locker overtake a sleeping one), and the "round trip" would
-// then measure how long a sleeper takes to win a race. With three, in
-// rotation, each process locks next the Mutex the other releases only
-// after it has taken the one just handed to it. The parent holds L0 and L1
-// and the child L2 at the start; in round r the parent unlocks L[r%3] and
-// locks L[(r+2)%3], and the child locks L[r%3] and unlocks L[(r+2)%3]: two
-// hand-offs per round trip.
-type baton struct {
-	ls    [3]*lock.Mutex
-	round int
-	sh    *shared
-	p     *spawn.Process
-}
-
-func openBaton(seg *shm.Segment) ([3]*lock.Mutex, error) {
-	var ls [3]*lock.Mutex
-	for i := range ls {
-		m, err := lock.OpenMutex(seg, "l"+strconv.Itoa(i))
-		if err != nil {
-			return ls, err
-		}
-		ls[i] = m
-	}
-	return ls, nil
-}
-
-var batonChild = spawn.Register("benchMutexBaton", func(ctx context.Context, c *spawn.Child) error {
-	seg := c.Segments()[0]
-	ls, err := openBaton(seg)
-	if err != nil {
-		return err
-	}
-	sh, err := openShared(seg)
-	if err != nil {
-		return err
-	}
-	ls[2].Lock()
-	atomic.StoreUint32(&sh.flag, 1)
-	for r := 0; ; r++ {
-		ls[r%3].Lock()
-		if atomic.LoadUint32(&sh.result) == 1 { // stop: the parent holds nothing now
-			ls[r%3].Unlock()
-			ls[(r+2)%3].Unlock()
-			return nil
-		}
-		ls[(r+2)%3].Unlock()
-	}
-})
-
-func startBaton(b *testing.B) *baton {
-	seg := testutil.Segment(b, 1<<20)
-	var ls [3]*lock.Mutex
-	for i := range ls {
-		m, err := lock.NewMutex(seg, "l"+strconv.Itoa(i))
-		if err != nil {
-			b.Fatal(err)
-		}
-		ls[i] = m
-	}
-	sh := newShared(b, seg)
-	ls[0].Lock()
-	ls[1].Lock()
-	p := testutil.Start(b, batonChild, seg)
-	testutil.WaitFor(b, testutil.Timeout, "the child to take its Mutex", func() bool { return atomic.LoadUint32(&sh.flag) == 1 })
-	return &baton{ls: ls, sh: sh, p: p}
-}
-
-func (t *baton) Ping() error {
-	r := t.round
-	t.ls[r%3].Unlock()
-	t.ls[(r+2)%3].Lock()
-	t.round++
-	return nil
-}
-
-func (t *baton) Close() error {
-	// After r rounds the parent holds L[r%3] and L[(r+1)%3], and the
-	// child, holding L[(r+2)%3], waits for L[r%3].
-	r := t.round
-	atomic.StoreUint32(&t.sh.result, 1)
-	t.ls[r%3].Unlock()
-	t.ls[(r+1)%3].Unlock()
-	return t.p.Wait()
-}
-
-// BenchmarkMutexHandoff: round trips of two Mutex handoffs between two
+// BenchmarkMutexHandoff: round trips of two Mutex hand-offs between two
 // processes, beside the raw futex and atomic ping-pongs of the same run.
+// The mechanism is go run ./bench's mutex: three Mutexes in rotation, so
+// that the hand-offs alternate strictly (internal/ipcbench, mutexEnd).
 func BenchmarkMutexHandoff(b *testing.B) {
-	b.Run("mech=mutex", func(b *testing.B) {
-		t := startBaton(b)
-		defer t.Close()
-		ipcbench.RoundTrip(b, t)
-	})
-	ipcbench.SignalBaselines(b, ipcbench.Futex, ipcbench.Atomic)
+	ipcbench.SignalRoundTrips(b, ipcbench.Mutex, ipcbench.Futex, ipcbench.Atomic)
 }
 
 var contendChild = spawn.Register("benchMutexContended", func(ctx context.Context, c *spawn.Child) error {
@@ -333,5 +241,5 @@ func BenchmarkCondRoundTrip(b *testing.B) {
 		defer t.Close()
 		ipcbench.RoundTrip(b, t)
 	})
-	ipcbench.SignalBaselines(b, ipcbench.Futex)
+	ipcbench.SignalRoundTrips(b, ipcbench.Futex)
 }

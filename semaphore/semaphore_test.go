@@ -29,8 +29,6 @@ type shared struct {
 	bad     int32 // atomic: times more than the limit held at once
 	started uint32
 	total   int64 // atomic: acquisitions
-	result  uint32
-	_       uint32
 }
 
 func newShared(tb testing.TB, seg *shm.Segment) *shared {

@@ -142,13 +142,19 @@ func StartBaseline(name string, size int) (Pinger, error) {
 	return StartRoundTrip(m, size, Options{})
 }
 
-// SignalBaselines adds one sub-benchmark to b per baseline in names, named
-// mech=NAME: round trips of a signal (no message) through the baseline,
-// measured by RoundTrip, to read a package's own ping-pong beside.
-func SignalBaselines(b *testing.B, names ...string) {
+// SignalRoundTrips adds one sub-benchmark to b per mechanism in names,
+// named mech=NAME: round trips of a signal (no message) through it,
+// measured by RoundTrip. The lock, semaphore and event packages measure
+// their primitives this way, beside the futex and atomic baselines, with
+// the same code as go run ./bench.
+func SignalRoundTrips(b *testing.B, names ...string) {
 	for _, name := range names {
 		b.Run("mech="+name, func(b *testing.B) {
-			p, err := StartBaseline(name, 0)
+			m, ok := Lookup(name)
+			if !ok || !m.Supports(PatternRoundTrip, 0) {
+				b.Fatalf("ipcbench: %q carries no signal round trip", name)
+			}
+			p, err := StartRoundTrip(m, 0, Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
