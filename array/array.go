@@ -196,18 +196,7 @@ func (a *Array[T]) At(i int) T {
 	if uint(i) >= uint(len(a.s)) {
 		panic(outOfRange(i, len(a.s)))
 	}
-	p := unsafe.Pointer(&a.s[i])
-	switch a.word {
-	case 8:
-		// Acquire: sees the element as the last Set (or Update) left it.
-		w := atomic.LoadUint64((*uint64)(p))
-		return *(*T)(unsafe.Pointer(&w))
-	case 4:
-		// Acquire, as above.
-		w := atomic.LoadUint32((*uint32)(p))
-		return *(*T)(unsafe.Pointer(&w))
-	}
-	return a.s[i]
+	return load(&a.s[i], a.word)
 }
 
 // Set sets element i to x. It panics if i is out of range, as At does. For
@@ -236,6 +225,23 @@ func outOfRange(i, n int) string {
 		return "array: index out of range [" + strconv.Itoa(i) + "]"
 	}
 	return "array: index out of range [" + strconv.Itoa(i) + "] with length " + strconv.Itoa(n)
+}
+
+// load returns the element at p: one atomic load if word, the element's
+// size, is 8 or 4, else a plain copy. Array.At and List.At read elements
+// with it.
+func load[T any](p *T, word int) T {
+	switch word {
+	case 8:
+		// Acquire: sees the element as the last store left it.
+		w := atomic.LoadUint64((*uint64)(unsafe.Pointer(p)))
+		return *(*T)(unsafe.Pointer(&w))
+	case 4:
+		// Acquire, as above.
+		w := atomic.LoadUint32((*uint32)(unsafe.Pointer(p)))
+		return *(*T)(unsafe.Pointer(&w))
+	}
+	return *p
 }
 
 // store copies *x into the element at p: one atomic store if word, the

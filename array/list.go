@@ -230,18 +230,7 @@ func (l *List[T]) At(i int) T {
 	if n := l.Len(); uint(i) >= uint(n) {
 		panic(outOfRange(i, n))
 	}
-	p := unsafe.Pointer(&l.s[i])
-	switch l.word {
-	case 8:
-		// Acquire: sees the element as its append or the last Set left it.
-		w := atomic.LoadUint64((*uint64)(p))
-		return *(*T)(unsafe.Pointer(&w))
-	case 4:
-		// Acquire, as above.
-		w := atomic.LoadUint32((*uint32)(p))
-		return *(*T)(unsafe.Pointer(&w))
-	}
-	return l.s[i]
+	return load(&l.s[i], l.word)
 }
 
 // Set sets element i, which must be below Len (Set panics otherwise, as At
