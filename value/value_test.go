@@ -42,6 +42,16 @@ func openShared(seg *shm.Segment) (*shared, error) {
 	return testutil.OpenOverlay[shared](seg, "shared")
 }
 
+// count runs two children of child, each making n increments of the
+// segment's "counter" (childArgs gives them n and procs), waits for them,
+// and returns procs and n.
+func count(t *testing.T, seg *shm.Segment, child *spawn.Func) (procs, n int) {
+	newShared(t, seg)
+	procs, n = 2, testutil.Size(100_000, 10)
+	testutil.WaitAll(t, testutil.StartN(t, procs, child, seg, strconv.Itoa(n), strconv.Itoa(procs))...)
+	return procs, n
+}
+
 // childArgs opens what every counting child needs: the segment's shared
 // words and its arguments n and procs.
 func childArgs(c *spawn.Child) (seg *shm.Segment, sh *shared, n, procs int, err error) {
@@ -82,11 +92,7 @@ func TestCounterUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newShared(t, seg)
-	const procs = 2
-	n := testutil.Size(100_000, 10)
-	ps := testutil.StartN(t, procs, childCounterUpdate, seg, strconv.Itoa(n), strconv.Itoa(procs))
-	testutil.WaitAll(t, ps...)
+	procs, n := count(t, seg, childCounterUpdate)
 	if got := v.Load(); got != int64(procs*n) {
 		t.Fatalf("counter = %d after %d processes × %d Updates, want %d", got, procs, n, procs*n)
 	}
@@ -122,11 +128,7 @@ func TestCounterAdd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newShared(t, seg)
-	const procs = 2
-	n := testutil.Size(100_000, 10)
-	ps := testutil.StartN(t, procs, childCounterAdd, seg, strconv.Itoa(n), strconv.Itoa(procs))
-	testutil.WaitAll(t, ps...)
+	procs, n := count(t, seg, childCounterAdd)
 	if got := v.Load(); got != int64(procs*n) {
 		t.Fatalf("counter = %d after %d processes × %d Adds, want %d", got, procs, n, procs*n)
 	}
@@ -230,11 +232,7 @@ func TestUnsynchronisedLoses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newShared(t, seg)
-	const procs = 2
-	n := testutil.Size(100_000, 10)
-	ps := testutil.StartN(t, procs, childUnsync, seg, strconv.Itoa(n), strconv.Itoa(procs))
-	testutil.WaitAll(t, ps...)
+	procs, n := count(t, seg, childUnsync)
 	got := v.Load()
 	if got > int64(procs*n) || got < 1 {
 		t.Fatalf("counter = %d after %d processes × %d increments: outside [1, %d]", got, procs, n, procs*n)
