@@ -365,17 +365,30 @@ var childQCrash = spawn.Register("TestQueueCrash", func(ctx context.Context, c *
 	return errors.New("not killed")
 })
 
-func TestQueueProducerKilledMidSend(t *testing.T) {
+// crashQueue returns a queue of 8 slots of 16 bytes, as the crash tests
+// use, and the flags its childQCrash processes report on.
+func crashQueue(t *testing.T) (*shm.Segment, *ring.Queue, *flags) {
 	seg := testutil.Segment(t, 1<<20)
 	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 8, SlotSize: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFlags(t, seg)
-	p := testutil.Start(t, childQCrash, seg, "producer", "3")
-	testutil.WaitFor(t, testutil.Timeout, "the producer to stop mid-send", func() bool { return atomic.LoadUint32(&f.a) == 1 })
+	return seg, q, newFlags(t, seg)
+}
+
+// killMidway starts childQCrash with args, waits until it reports that it
+// has stopped where the test hook holds it (what it waits for, in words),
+// and kills it with SIGKILL.
+func killMidway(t *testing.T, seg *shm.Segment, f *flags, what string, args ...string) {
+	p := testutil.Start(t, childQCrash, seg, args...)
+	testutil.WaitFor(t, testutil.Timeout, what, func() bool { return atomic.LoadUint32(&f.a) == 1 })
 	p.Kill()
 	p.Wait()
+}
+
+func TestQueueProducerKilledMidSend(t *testing.T) {
+	seg, q, f := crashQueue(t)
+	killMidway(t, seg, f, "the producer to stop mid-send", "producer", "3")
 	// Others carry on: 20 more messages (over two laps of the slots).
 	go func() {
 		for i := 0; i < 20; i++ {
@@ -406,16 +419,8 @@ func TestQueueProducerKilledMidSend(t *testing.T) {
 // killed producer claimed, so a producer lapping round recovers the slot;
 // the consumer must then find DequeuePos moved past it.
 func TestQueueProducerRecoversDeadWriter(t *testing.T) {
-	seg := testutil.Segment(t, 1<<20)
-	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 8, SlotSize: 16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := newFlags(t, seg)
-	p := testutil.Start(t, childQCrash, seg, "producer", "3")
-	testutil.WaitFor(t, testutil.Timeout, "the producer to stop mid-send", func() bool { return atomic.LoadUint32(&f.a) == 1 })
-	p.Kill()
-	p.Wait()
+	seg, q, f := crashQueue(t)
+	killMidway(t, seg, f, "the producer to stop mid-send", "producer", "3")
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
 		if m, err := q.Recv(ctx, nil); err != nil || string(m) != fmt.Sprintf("dead %d", i) {
@@ -440,21 +445,13 @@ func TestQueueProducerRecoversDeadWriter(t *testing.T) {
 }
 
 func TestQueueConsumerKilledMidRecv(t *testing.T) {
-	seg := testutil.Segment(t, 1<<20)
-	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: 8, SlotSize: 16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := newFlags(t, seg)
+	seg, q, f := crashQueue(t)
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
 		q.Send(ctx, []byte(fmt.Sprintf("early %d", i)))
 	}
 	q.Send(ctx, []byte("victim"))
-	p := testutil.Start(t, childQCrash, seg, "consumer", "3")
-	testutil.WaitFor(t, testutil.Timeout, "the consumer to stop mid-receive", func() bool { return atomic.LoadUint32(&f.a) == 1 })
-	p.Kill()
-	p.Wait()
+	killMidway(t, seg, f, "the consumer to stop mid-receive", "consumer", "3")
 	// Producers lap the slots: the dead consumer's slot must be freed.
 	go func() {
 		for i := 0; i < 20; i++ {
