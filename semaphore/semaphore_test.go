@@ -39,15 +39,22 @@ func openShared(seg *shm.Segment) (*shared, error) {
 	return testutil.OpenOverlay[shared](seg, "shared")
 }
 
-// limitWorker acquires and releases args[0] times in each of two goroutines, counting the holders
-// inside at once against the limit args[1].
-var limitWorker = spawn.Register("TestSemaphoreLimit.worker", func(ctx context.Context, c *spawn.Child) error {
+// openChild opens, in a child, the semaphore "s" and the shared words of
+// the segment it was given.
+func openChild(c *spawn.Child) (*semaphore.Semaphore, *shared, error) {
 	seg := c.Segments()[0]
 	s, err := semaphore.Open(seg, "s")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	sh, err := openShared(seg)
+	return s, sh, err
+}
+
+// limitWorker acquires and releases args[0] times in each of two goroutines, counting the holders
+// inside at once against the limit args[1].
+var limitWorker = spawn.Register("TestSemaphoreLimit.worker", func(ctx context.Context, c *spawn.Child) error {
+	s, sh, err := openChild(c)
 	if err != nil {
 		return err
 	}
@@ -235,12 +242,7 @@ func TestSemaphoreContext(t *testing.T) {
 
 // holder acquires args[0] units and waits to be killed.
 var holder = spawn.Register("TestSemaphoreDeadHolder.holder", func(ctx context.Context, c *spawn.Child) error {
-	seg := c.Segments()[0]
-	s, err := semaphore.Open(seg, "s")
-	if err != nil {
-		return err
-	}
-	sh, err := openShared(seg)
+	s, sh, err := openChild(c)
 	if err != nil {
 		return err
 	}
@@ -444,12 +446,7 @@ func TestOpenCorrupt(t *testing.T) {
 // releaseAndDie releases "s" and stops between the CAS and the wake, to be
 // killed there.
 var releaseAndDie = spawn.Register("TestSemaphoreReleaserKilled.releaser", func(ctx context.Context, c *spawn.Child) error {
-	seg := c.Segments()[0]
-	s, err := semaphore.Open(seg, "s")
-	if err != nil {
-		return err
-	}
-	sh, err := openShared(seg)
+	s, sh, err := openChild(c)
 	if err != nil {
 		return err
 	}
