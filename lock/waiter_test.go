@@ -180,8 +180,9 @@ func TestWaiterKilled(t *testing.T) {
 		got := make(chan error, 1)
 		go func() {
 			m.Lock()
-			got <- cv.Wait(context.Background())
-			m.Unlock()
+			err := cv.Wait(context.Background())
+			m.Unlock() // before reporting: the segment is unmapped when the test ends
+			got <- err
 		}()
 		m.Unlock()
 		testutil.WaitFor(t, testutil.Timeout, "the live goroutine to wait", func() bool { return atomic.LoadUint32(waiters) == 2 })
@@ -219,8 +220,9 @@ func TestCondSignallerKilled(t *testing.T) {
 	got := make(chan error, 1)
 	m.Lock()
 	go func() {
-		got <- cv.Wait(context.Background())
-		m.Unlock()
+		err := cv.Wait(context.Background())
+		m.Unlock() // before reporting: the segment is unmapped when the test ends
+		got <- err
 	}()
 	testutil.WaitFor(t, testutil.Timeout, "the goroutine to wait", func() bool { return atomic.LoadUint32(waiters) == 1 })
 	atomic.AddUint32(seq, 1) // what a Signal killed before its wake leaves
