@@ -4,6 +4,8 @@ package fence_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"runtime"
 	"strconv"
 	"sync/atomic"
@@ -134,6 +136,102 @@ func lightInChild() bool {
 	fence.Enable()
 	<-fence.Enabled()
 	return fence.Light()
+}
+
+// mp is a small ring for the message-passing test: K slots of 8 words,
+// the producer's position Seq and the consumer's Ack on lines of their own.
+type mp struct {
+	Arrived uint32
+	Failed  uint32 // set by a side that fails, so the other stops
+	_       [56]byte
+	Seq     uint64
+	_       [56]byte
+	Ack     uint64
+	_       [56]byte
+	Slots   [mpSlots][8]uint64
+}
+
+const mpSlots = 16
+
+// mpSide is one side of TestPublishOrder. Args: role ("pub" or "read") and
+// the number of messages.
+var mpSide = spawn.Register("fenceMPSide", func(ctx context.Context, c *spawn.Child) error {
+	m, err := testutil.OpenOverlay[mp](c.Segments()[0], "mp")
+	if err != nil {
+		return err
+	}
+	n, _ := strconv.ParseUint(c.Args()[1], 10, 64)
+	fence.Enable()
+	<-fence.Enabled()
+	if err := testutil.StartBarrier(&m.Arrived, 2); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(testutil.Timeout)
+	poll := func(w *uint64, at uint64) error {
+		for k := 0; atomic.LoadUint64(w) < at; k++ {
+			if k%4096 == 4095 {
+				if atomic.LoadUint32(&m.Failed) != 0 {
+					return errors.New("the other side failed")
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("no progress past %d in %v", at, testutil.Timeout)
+				}
+				runtime.Gosched()
+			}
+		}
+		return nil
+	}
+	err = mpRun(c.Args()[0], m, n, poll)
+	if err != nil {
+		atomic.StoreUint32(&m.Failed, 1)
+	}
+	return err
+})
+
+func mpRun(role string, m *mp, n uint64, poll func(w *uint64, at uint64) error) error {
+	switch role {
+	case "pub":
+		for i := uint64(1); i <= n; i++ {
+			if i > mpSlots {
+				if err := poll(&m.Ack, i-mpSlots); err != nil { // the slot's last reader is done
+					return err
+				}
+			}
+			s := &m.Slots[i%mpSlots]
+			for k := range s {
+				s[k] = i // plain stores, published by the next line
+			}
+			fence.Publish64(&m.Seq, i)
+		}
+	case "read":
+		for i := uint64(1); i <= n; i++ {
+			if err := poll(&m.Seq, i); err != nil {
+				return err
+			}
+			s := &m.Slots[i%mpSlots]
+			for k := range s {
+				if v := s[k]; v != i { // plain loads, released by Ack below
+					return fmt.Errorf("message %d: word %d reads %d", i, k, v)
+				}
+			}
+			fence.Publish64(&m.Ack, i)
+		}
+	}
+	return nil
+}
+
+// TestPublishOrder runs a small ring between two processes whose payload is
+// written and read with plain stores and loads and whose positions are
+// published with Publish64: each side's publication must come after its
+// payload stores (the reader would see a slot not yet written) and after its
+// payload loads (the writer would overwrite a slot still being read).
+func TestPublishOrder(t *testing.T) {
+	seg := testutil.Segment(t, 1<<20)
+	testutil.Overlay[mp](t, seg, "mp")
+	n := strconv.Itoa(testutil.Size(2_000_000, 20))
+	pub := testutil.Start(t, mpSide, seg, "pub", n)
+	read := testutil.Start(t, mpSide, seg, "read", n)
+	testutil.WaitAll(t, read, pub) // a reader's failure names the message
 }
 
 // TestPublishBeforeEnable checks that Publish64 stores in both modes.
