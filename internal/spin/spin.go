@@ -135,6 +135,20 @@ func (b *Budget) Spin(ready func() bool) (bool, Token) {
 // Waited records the end of a wait that Spin began and sleeping finished.
 func (b *Budget) Waited(t Token) { b.record(time.Since(t.start)) }
 
+// Delay spins for about d, pausing, without polling anything: a side that
+// knows its peer needs a moment gives it one without touching the memory
+// the peer is writing. Where spinning cannot help (Useful is false) it
+// returns at once.
+func Delay(d time.Duration) {
+	if !Useful() {
+		return
+	}
+	cal.once.Do(calibrate)
+	for n := d / cal.perPoll; n > 0; n-- {
+		pause()
+	}
+}
+
 // Pause spends a few tens of cycles politely: it tells the CPU that this
 // is a spin-wait loop (PAUSE on amd64, YIELD on arm64), which frees
 // resources for a sibling hyper-thread and avoids a memory-order

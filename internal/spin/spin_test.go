@@ -72,3 +72,20 @@ func BenchmarkPause(b *testing.B) {
 }
 
 func first(n int, _ bool) int { return n }
+
+// TestDelay checks that Delay spins for at least a part of what it is asked
+// (the pause instruction is timed once, so it is approximate) and that a
+// zero or negative delay returns at once.
+func TestDelay(t *testing.T) {
+	Delay(0)
+	Delay(-time.Second)
+	if !Useful() {
+		t.Skip("spinning is not useful here: Delay returns at once")
+	}
+	const d = 200 * time.Microsecond
+	start := time.Now()
+	Delay(d)
+	if got := time.Since(start); got < d/4 {
+		t.Fatalf("Delay(%v) returned after %v", d, got)
+	}
+}
