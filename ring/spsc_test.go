@@ -389,6 +389,7 @@ func TestSPSCMisuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.MustPanic(t, "Commit(11) of a 10-byte reservation", func() { r.Commit(11) })
+	testutil.MustPanic(t, "Commit(-1) of a 10-byte reservation", func() { r.Commit(-1) })
 	testutil.MustPanic(t, "Reserve with a reservation pending", func() { r.Reserve(context.Background(), 1) })
 	if _, err := ring.NewSPSC(seg, "bad", 0); err == nil {
 		t.Fatal("NewSPSC with capacity 0 succeeded")
