@@ -13,9 +13,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/shmkit/shmkit/internal/futex"
 	"github.com/shmkit/shmkit/internal/ipcbench"
+	"github.com/shmkit/shmkit/internal/spin"
 	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/ring"
 	"github.com/shmkit/shmkit/shm"
@@ -254,6 +256,19 @@ var benchStreamProducer = spawn.Register("benchStreamProducer", func(ctx context
 				return err
 			}
 		}
+	case "raw":
+		x, err := openRawStream(seg, size)
+		if err != nil {
+			return err
+		}
+		waitGo(f)
+		for i := uint64(0); i < uint64(n); i++ {
+			if err := x.await(x.ack, i+1-min(i+1, x.slots)); err != nil { // slot i%slots is free
+				return err
+			}
+			copy(x.slot(i), msg)
+			atomic.StoreUint64(x.seq, i+1)
+		}
 	case "pipe":
 		w := c.Files()[0]
 		waitGo(f)
@@ -323,6 +338,20 @@ var benchStreamConsumer = spawn.Register("benchStreamConsumer", func(ctx context
 			}
 			got++
 		}
+	case "raw":
+		x, err := openRawStream(seg, size)
+		if err != nil {
+			return err
+		}
+		waitGo(f)
+		for i := uint64(0); i < uint64(n); i++ {
+			if err := x.await(x.seq, i+1); err != nil {
+				return err
+			}
+			ipcbench.Use(x.slot(i)) // used in place
+			atomic.StoreUint64(x.ack, i+1)
+			got++
+		}
 	case "pipe":
 		r := c.Files()[0]
 		waitGo(f)
@@ -358,6 +387,10 @@ func stream(b *testing.B, kind string, size, producers, consumers int) {
 			b.Fatal(err)
 		}
 		files = []*os.File{r, w}
+	case "raw":
+		if _, err := shm.NewBytes(seg, "raw", 128+streamRing(size)); err != nil {
+			b.Fatal(err)
+		}
 	default:
 		if _, err := ring.NewSPSC(seg, "r", streamRing(size)); err != nil {
 			b.Fatal(err)
@@ -426,8 +459,10 @@ func stream(b *testing.B, kind string, size, producers, consumers int) {
 // BenchmarkStream: one-way throughput between processes. At 64 bytes:
 // SPSC (copying, zero-copy, batched), Queue 1→1 and 2→2, beside os.Pipe
 // with one write per message and a buffered Go channel inside one process.
-// At 4 KiB, 64 KiB and 1 MiB: SPSC copying and zero-copy beside os.Pipe and
-// single-core memcpy bandwidth.
+// At 4 KiB, 64 KiB and 1 MiB: SPSC copying and zero-copy beside a raw
+// shared-memory stream (rawStream: what moving the bytes between the two
+// cores costs with no protocol at all), os.Pipe and single-core memcpy
+// bandwidth.
 func BenchmarkStream(b *testing.B) {
 	b.Run("size=64", func(b *testing.B) {
 		for _, kind := range []string{"spsc-copy", "spsc-zerocopy", "spsc-batch"} {
@@ -440,7 +475,7 @@ func BenchmarkStream(b *testing.B) {
 	})
 	for _, size := range []int{4 << 10, 64 << 10, 1 << 20} {
 		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
-			for _, kind := range []string{"spsc-copy", "spsc-zerocopy"} {
+			for _, kind := range []string{"spsc-copy", "spsc-zerocopy", "raw"} {
 				b.Run("mech="+kind, func(b *testing.B) { stream(b, kind, size, 1, 1) })
 			}
 			b.Run("mech=pipe", func(b *testing.B) { stream(b, "pipe", size, 1, 1) })
@@ -498,6 +533,52 @@ func memcpy(b *testing.B, size int) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 	b.ReportMetric(float64(b.N)*float64(size)/elapsed.Seconds()/1e6, "MB/s")
 	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N), "ns/msg")
+}
+
+// rawStream is a shared-memory stream with no protocol beyond two
+// counters, a baseline of the large-message benchmarks: the producer copies
+// each message into the next of a ring's worth of fixed slots and counts it
+// in seq; the consumer reads it in place and counts it in ack. No framing,
+// no checks, no sleeping: both sides poll. It shows what moving the bytes
+// between two cores costs; the SPSC ring, which hands space back in larger
+// pieces (its slip), can beat it.
+type rawStream struct {
+	seq, ack *uint64 // on lines of their own
+	data     []byte
+	size     uint64
+	slots    uint64
+}
+
+func openRawStream(seg *shm.Segment, size int) (*rawStream, error) {
+	b, err := shm.OpenBytes(seg, "raw")
+	if err != nil {
+		return nil, err
+	}
+	x := &rawStream{
+		seq:  (*uint64)(unsafe.Pointer(&b[0])),
+		ack:  (*uint64)(unsafe.Pointer(&b[64])),
+		data: b[128:],
+		size: uint64(size),
+	}
+	x.slots = uint64(len(x.data)) / x.size
+	return x, nil
+}
+
+func (x *rawStream) slot(i uint64) []byte {
+	k := i % x.slots * x.size
+	return x.data[k : k+x.size]
+}
+
+// await polls *w until it reaches v, giving up after a minute.
+func (x *rawStream) await(w *uint64, v uint64) error {
+	deadline := time.Now().Add(time.Minute)
+	for k := 0; atomic.LoadUint64(w) < v; k++ {
+		spin.Pause()
+		if k%(1<<16) == 0 && time.Now().After(deadline) {
+			return fmt.Errorf("raw stream: no progress to %d", v)
+		}
+	}
+	return nil
 }
 
 // streamRing is the SPSC capacity a stream of size-byte messages uses.

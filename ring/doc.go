@@ -39,8 +39,9 @@
 //	320     Cap   records
 //
 // A record is an 8-byte header (payload length, a committed bit, a skip bit,
-// and the low 16 bits of its lap number), the payload, and padding to 8
-// bytes. Stream positions (tail, head) count bytes from the ring's creation;
+// a pad of 0 to 7 words, and the low 16 bits of its lap number), the pad,
+// the payload, and padding to 8 bytes. Records of AlignFrom bytes or more
+// are padded so that their payload starts a cache line. Stream positions (tail, head) count bytes from the ring's creation;
 // a record lives at position mod Cap and is always contiguous: one that does
 // not fit before the end is preceded by a skip record, and the rest of the
 // lap is unused.
@@ -122,7 +123,7 @@
 //
 // # Compatibility
 //
-// The layouts are version 1 of the segment layout (shm.Version); the magic
+// The layouts are version 2 of the segment layout (shm.Version); the magic
 // numbers and the record and slot encodings never change within a version.
 //
 // # Choosing

@@ -14,3 +14,10 @@ const QueueHeaderSize = queueHeaderSize
 // SetRecordHook makes q call f between claiming a slot and storing the
 // claim record (the claimer's start time) that death checks read.
 func SetRecordHook(q *Queue, f func(writing bool)) { q.recordHook = f }
+
+// SetAlignFrom makes r's producer pad records of n bytes or more, as it
+// does from AlignFrom on, so that tests of small rings cover padding.
+func SetAlignFrom(r *SPSC, n int) {
+	r.alignFrom = n
+	r.fastMax = min(r.maxMsg, n-1)
+}

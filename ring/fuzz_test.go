@@ -29,11 +29,15 @@ func FuzzSPSC(f *testing.F) {
 	f.Add([]byte{2, 3, 50, 60, 70, 3, 3, 5, 6, 7})
 	f.Add([]byte{4, 100, 20, 1, 6, 2, 2, 1, 1, 0, 1})
 	f.Add(bytes.Repeat([]byte{0, 250, 0, 37, 1}, 40))
+	f.Add(append([]byte{0x80}, bytes.Repeat([]byte{0, 250, 0, 37, 1, 4, 90, 2, 1, 6}, 20)...))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		seg := testutil.Segment(t, 1<<16)
 		r, err := ring.NewSPSC(seg, "r", 512)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(in) > 0 && in[0]&0x80 != 0 {
+			ring.SetAlignFrom(r, 64) // pad records of 64 bytes or more
 		}
 		var model [][]byte
 		seq := byte(0)

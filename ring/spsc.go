@@ -72,15 +72,33 @@ const (
 //	bits 0..31   payload length in bytes
 //	bit  32      committed: the record is complete (0 words are never committed)
 //	bit  33      skip: the rest of this lap is unused; continue at the next lap's start
+//	bits 34..36  pad: 8-byte words between the header and the payload (0..7)
 //	bits 48..63  lap: the record's stream position divided by the capacity,
 //	             low 16 bits, a check that the word belongs to this lap
 const (
 	recCommitted = uint64(1) << 32
 	recSkip      = uint64(1) << 33
+	recPadShift  = 34
+	recPadMask   = uint64(7) << recPadShift
 	recLapShift  = 48
-	recKnown     = recCommitted | recSkip | 0xFFFF<<recLapShift | 0xFFFFFFFF
+	recKnown     = recCommitted | recSkip | recPadMask | 0xFFFF<<recLapShift | 0xFFFFFFFF
 	recHeader    = 8
+	maxPad       = 56
 )
+
+// AlignFrom is the smallest message whose payload the producer places on a
+// 64-byte boundary of the ring, padding the record after its header by up
+// to 56 bytes: Send, SendBatch and Reserve do, so the space Reserve returns
+// for such a message starts a cache line. Messages too large to afford the
+// pad in their ring (over MaxMessage-56 bytes) are not padded.
+//
+// Why from 1 MiB: from there Go's copy uses non-temporal stores, which are
+// slow into a destination that does not start a cache line. Measured
+// (1 MiB messages between two processes, zero-copy): 54-56 µs a message
+// aligned, 68-72 µs at 8 bytes past a boundary. At 4 KiB alignment made no
+// difference and at 64 KiB it was slower, so smaller messages are not
+// padded.
+const AlignFrom = 1 << 20
 
 // Capacity bounds.
 const (
@@ -109,6 +127,8 @@ type SPSC struct {
 	mask      uint64
 	shift     uint
 	maxMsg    int
+	alignFrom int // AlignFrom; tests lower it to pad small records
+	fastMax   int // the largest message room takes: min(maxMsg, alignFrom-1)
 
 	closed     *uint32
 	producerID *uint64
@@ -131,6 +151,7 @@ type SPSC struct {
 		sent       uint64
 		pending    int // reserved payload bytes, -1 when none
 		pendingPos uint64
+		pendingPad uint64
 		spin       spin.Budget
 	}
 	_ [64]byte // keep the two goroutines' state on different cache lines
@@ -224,6 +245,8 @@ func attachSPSC(mem []byte, seg, name, op string) (*SPSC, error) {
 		dataWait:   sleeper{layout.U32(mem, offSDataSeq), layout.U32(mem, offSDataWait), true},
 		spaceWait:  sleeper{layout.U32(mem, offSSpaceSeq), layout.U32(mem, offSSpaceWait), true},
 	}
+	r.alignFrom = AlignFrom
+	r.fastMax = min(r.maxMsg, r.alignFrom-1)
 	r.peerForData, r.peerForSpace = r.producerID, r.consumerID
 	r.p.pending = -1
 	return r, nil
@@ -286,8 +309,22 @@ func (r *SPSC) word(off uint64) *uint64 {
 
 func (r *SPSC) lap(pos uint64) uint64 { return (pos >> (r.shift & 63)) & 0xFFFF << recLapShift }
 
-// recordSize returns the bytes a record of n payload bytes occupies.
+// recordSize returns the bytes a record of n payload bytes occupies,
+// without pad.
 func recordSize(n int) uint64 { return recHeader + (uint64(n)+7)&^7 }
+
+// recPad returns the pad, in bytes, of the record whose header is h.
+func recPad(h uint64) uint64 { return (h & recPadMask) >> recPadShift * 8 }
+
+// padFor returns the pad, in bytes, that puts the payload of an n-byte
+// record at ring offset off on a 64-byte boundary: 0 for a message smaller
+// than AlignFrom or too large to afford a pad.
+func (r *SPSC) padFor(off uint64, n int) uint64 {
+	if n < r.alignFrom || n > r.maxMsg-maxPad {
+		return 0
+	}
+	return (maxPad - off) & 63
+}
 
 // ---- roles ----
 
@@ -337,7 +374,7 @@ func (r *SPSC) claimProducer(op string) error {
 			pos += r.capacity - off
 			continue
 		}
-		size := recordSize(int(uint32(h)))
+		size := recordSize(int(uint32(h))) + recPad(h)
 		if off+size > r.capacity {
 			break
 		}
@@ -481,18 +518,20 @@ func (r *SPSC) slip(pos, n uint64) {
 
 // room is the common case of every send, checked without reserve's
 // generality: this process is the producer with nothing reserved, the ring
-// is open, and an n-byte record fits at the producer's position without a
-// wrap by the cached copy of head. It returns that position.
+// is open, the message is not padded, and an n-byte record fits at the
+// producer's position without a wrap by the cached copy of head. It returns
+// that position.
 func (r *SPSC) room(n int) (uint64, bool) {
 	pos := r.p.tail
 	size := recordSize(n)
-	return pos, r.p.role && r.p.pending < 0 && uint(n) <= uint(r.maxMsg) &&
+	return pos, r.p.role && r.p.pending < 0 && uint(n) <= uint(r.fastMax) &&
 		pos&r.mask+size <= r.capacity && pos+size+recHeader-r.p.cachedHead <= r.capacity && !r.isClosed()
 }
 
 // Reserve waits until n contiguous bytes are free in the ring and returns
 // them, to be filled in place and published with Commit: the zero-copy way
-// to send. The slice is valid until Commit. It returns ErrTooLarge at once
+// to send. The slice is valid until Commit; for n of at least AlignFrom it
+// starts on a 64-byte boundary (see AlignFrom). It returns ErrTooLarge at once
 // for n > MaxMessage, ErrClosed if the ring is closed, ErrPeerDied if the
 // consumer died while Reserve waited, or ctx.Err(); nothing is reserved
 // then.
@@ -500,24 +539,25 @@ func (r *SPSC) room(n int) (uint64, bool) {
 // Reserve panics if a reservation is already pending.
 func (r *SPSC) Reserve(ctx context.Context, n int) ([]byte, error) {
 	if pos, ok := r.room(n); ok {
-		return r.reserved(pos, n), nil
+		return r.reserved(pos, n, 0), nil
 	}
 	return r.reserve(ctx, "reserve", n, false)
 }
 
-// reserved records a reservation of n bytes at stream position pos, which
-// room or waitFree found free, and returns the space.
-func (r *SPSC) reserved(pos uint64, n int) []byte {
+// reserved records a reservation of n bytes after pad bytes at stream
+// position pos, which room or waitFree found free, and returns the space.
+func (r *SPSC) reserved(pos uint64, n int, pad uint64) []byte {
 	r.p.pending = n
 	r.p.pendingPos = pos
-	start := pos&r.mask + recHeader
+	r.p.pendingPad = pad
+	start := pos&r.mask + recHeader + pad
 	return r.data[start : start+uint64(n) : start+uint64(n)]
 }
 
 // reserve is Reserve; with try it returns nil, nil instead of waiting.
 func (r *SPSC) reserve(ctx context.Context, op string, n int, try bool) ([]byte, error) {
 	if pos, ok := r.room(n); ok {
-		return r.reserved(pos, n), nil
+		return r.reserved(pos, n, 0), nil
 	}
 	if r.p.pending >= 0 {
 		panic("ring: SPSC " + r.name + ": Reserve with a reservation pending")
@@ -533,9 +573,10 @@ func (r *SPSC) reserve(ctx context.Context, op string, n int, try bool) ([]byte,
 	if r.isClosed() {
 		return nil, r.err(op, ErrClosed)
 	}
-	size := recordSize(n)
 	pos := r.p.tail
 	off := pos & r.mask
+	pad := r.padFor(off, n)
+	size := recordSize(n) + pad
 	if off+size > r.capacity {
 		// Not enough room before the end: skip to the next lap, which needs
 		// the rest of this lap and the next lap's first header.
@@ -552,7 +593,8 @@ func (r *SPSC) reserve(ctx context.Context, op string, n int, try bool) ([]byte,
 		r.p.tail = pos
 		*r.tail = pos
 		r.dataWait.wake()
-		off = 0
+		pad = r.padFor(0, n)
+		size = recordSize(n) + pad
 	}
 	// The record and the header after it, which Commit zeroes.
 	if try && !r.free(pos, size+recHeader) {
@@ -561,7 +603,7 @@ func (r *SPSC) reserve(ctx context.Context, op string, n int, try bool) ([]byte,
 	if err := r.waitFree(ctx, op, pos, size+recHeader); err != nil {
 		return nil, err
 	}
-	return r.reserved(pos, n), nil
+	return r.reserved(pos, n, pad), nil
 }
 
 // Commit publishes the first n bytes of the reserved space as one message
@@ -572,7 +614,7 @@ func (r *SPSC) Commit(n int) error {
 		r.badCommit(n)
 	}
 	r.p.pending = -1
-	r.publish(r.p.pendingPos, uint64(n))
+	r.publish(r.p.pendingPos, uint64(n), r.p.pendingPad)
 	return nil
 }
 
@@ -584,14 +626,15 @@ func (r *SPSC) badCommit(n int) {
 	panic(fmt.Sprintf("ring: SPSC %s: Commit(%d) of a %d-byte reservation", r.name, n, r.p.pending))
 }
 
-// publish commits the n-byte record written at stream position pos.
-func (r *SPSC) publish(pos, n uint64) {
-	next := pos + recordSize(int(n))
+// publish commits the n-byte record with pad bytes of pad written at
+// stream position pos.
+func (r *SPSC) publish(pos, n, pad uint64) {
+	next := pos + recordSize(int(n)) + pad
 	*r.word(next & r.mask) = 0 // the next header: not committed
 	// Publish: a release store of the header makes the payload and the
 	// zeroed next header visible with it. The consumer's fence.Heavy before
 	// it sleeps orders the wait-flag load in wake after this store.
-	fence.Publish64(r.word(pos&r.mask), n|recCommitted|r.lap(pos))
+	fence.Publish64(r.word(pos&r.mask), n|pad/8<<recPadShift|recCommitted|r.lap(pos))
 	r.p.tail = next
 	r.p.sent++
 	*r.tail = next // informational: plain stores
@@ -607,7 +650,7 @@ func (r *SPSC) Send(ctx context.Context, msg []byte) error {
 	if pos, ok := r.room(len(msg)); ok {
 		start := pos&r.mask + recHeader
 		copy(r.data[start:start+uint64(len(msg))], msg)
-		r.publish(pos, uint64(len(msg)))
+		r.publish(pos, uint64(len(msg)), 0)
 		return nil
 	}
 	buf, err := r.reserve(ctx, "send", len(msg), false)
@@ -657,10 +700,13 @@ func (r *SPSC) SendBatch(ctx context.Context, msgs [][]byte) error {
 			if len(m) > r.maxMsg {
 				break
 			}
-			size := recordSize(len(m))
 			off := pos & r.mask
+			pad := r.padFor(off, len(m))
+			size := recordSize(len(m)) + pad
 			if off+size > r.capacity {
 				rest := r.capacity - off
+				pad = r.padFor(0, len(m))
+				size = recordSize(len(m)) + pad
 				if !r.free(pos, rest+size+recHeader) {
 					break
 				}
@@ -676,8 +722,8 @@ func (r *SPSC) SendBatch(ctx context.Context, msgs [][]byte) error {
 			} else if !r.free(pos, size+recHeader) {
 				break
 			}
-			copy(r.data[off+recHeader:], m)
-			h := uint64(len(m)) | recCommitted | r.lap(pos)
+			copy(r.data[off+recHeader+pad:], m)
+			h := uint64(len(m)) | pad/8<<recPadShift | recCommitted | r.lap(pos)
 			if pos == first {
 				firstHdr = h
 			} else {
@@ -744,14 +790,14 @@ func (r *SPSC) next(op string) (uint64, error) {
 			return 0, r.corrupt(op, pos, "header %#x belongs to another lap", h)
 		}
 		if h&recSkip != 0 {
-			if skips > 0 || h&0xFFFFFFFF != 0 {
+			if skips > 0 || h&(0xFFFFFFFF|recPadMask) != 0 {
 				return 0, r.corrupt(op, pos, "malformed skip record %#x", h)
 			}
 			r.c.head = pos + r.capacity - off
 			continue
 		}
 		n := uint32(h)
-		if int(n) > r.maxMsg || off+recordSize(int(n)) > r.capacity {
+		if int(n) > r.maxMsg || off+recordSize(int(n))+recPad(h) > r.capacity {
 			return 0, r.corrupt(op, pos, "a %d-byte record at offset %d of a %d-byte ring", n, off, r.capacity)
 		}
 		return h, nil
@@ -904,9 +950,9 @@ func (r *SPSC) peek(ctx context.Context, op string, try, eof bool) ([]byte, erro
 		return nil, err
 	}
 	n := uint64(uint32(h))
-	start := r.c.head&r.mask + recHeader
+	start := r.c.head&r.mask + recHeader + recPad(h)
 	r.c.peeked = true
-	r.c.peekSize = recordSize(int(n))
+	r.c.peekSize = recordSize(int(n)) + recPad(h)
 	return r.data[start : start+n : start+n], nil
 }
 
@@ -979,8 +1025,8 @@ func (r *SPSC) RecvBatch(ctx context.Context, max int, fn func(msg []byte)) (int
 	defer r.publishHead()
 	for h != 0 {
 		size := uint64(uint32(h))
-		start := r.c.head&r.mask + recHeader
-		r.c.head += recordSize(int(size))
+		start := r.c.head&r.mask + recHeader + recPad(h)
+		r.c.head += recordSize(int(size)) + recPad(h)
 		r.c.recv++
 		n++
 		fn(r.data[start : start+size : start+size])

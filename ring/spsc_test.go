@@ -45,7 +45,7 @@ func openFlags(seg *shm.Segment) (*flags, error) {
 // pattern is the source of message bodies: message seq of length n carries
 // an 8-byte seq, a 4-byte CRC-32 of the rest, and pattern bytes.
 var pattern = func() []byte {
-	b := make([]byte, 16<<10)
+	b := make([]byte, largeMax+4096)
 	r := rand.New(rand.NewPCG(7, 11))
 	for i := range b {
 		b[i] = byte(r.Uint32())
@@ -53,15 +53,30 @@ var pattern = func() []byte {
 	return b
 }()
 
-// streamLen returns the length of message seq: 0..4096, with the edges
-// (0, 1, 11, 12, 4096) frequent.
-func streamLen(r *rand.Rand) int {
-	switch r.IntN(10) {
-	case 0:
+// streamLen returns the length of the next message: 0..4096, with the
+// edges (0, 1, 11, 12, 4096) frequent; or, for a large stream, mostly
+// lengths on both sides of ring.AlignFrom, up to largeMax.
+func streamLen(r *rand.Rand, large bool) int {
+	switch k := r.IntN(10); {
+	case large && k > 1:
+		return ring.AlignFrom - 64 + r.IntN(largeMax-ring.AlignFrom+65)
+	case k == 0:
 		return []int{0, 1, 11, 12, 4095, 4096}[r.IntN(6)]
 	default:
 		return r.IntN(4097)
 	}
+}
+
+// largeMax is the longest message of a large stream.
+const largeMax = ring.AlignFrom + 8192
+
+// checkAligned reports an error if a message of n bytes or more does not
+// start on a 64-byte boundary.
+func checkAligned(m []byte, seq uint64) error {
+	if len(m) >= ring.AlignFrom && uintptr(unsafe.Pointer(unsafe.SliceData(m)))%64 != 0 {
+		return fmt.Errorf("message %d (%d bytes) starts at %p, not on a 64-byte boundary", seq, len(m), unsafe.SliceData(m))
+	}
+	return nil
 }
 
 func fillMessage(buf []byte, seq uint64) {
@@ -98,19 +113,21 @@ func checkMessage(msg []byte, seq uint64, n int) error {
 }
 
 // childStreamProducer sends args[0] messages, cycling through Send,
-// Reserve/Commit and SendBatch.
+// Reserve/Commit and SendBatch; args[1] is "large" for a large stream.
 var childStreamProducer = spawn.Register("TestSPSCStream", func(ctx context.Context, c *spawn.Child) error {
 	r, err := ring.OpenSPSC(c.Segments()[0], "r")
 	if err != nil {
 		return err
 	}
 	total, _ := strconv.ParseUint(c.Args()[0], 10, 64)
+	large := c.Args()[1] == "large"
 	lens := rand.New(rand.NewPCG(1, 2))
-	buf := make([]byte, 4096)
+	streamLen := func(r *rand.Rand) int { return streamLen(r, large) }
+	buf := make([]byte, largeMax)
 	var batch [][]byte
 	var store [8][]byte
 	for i := range store {
-		store[i] = make([]byte, 4096)
+		store[i] = make([]byte, largeMax)
 	}
 	for seq := uint64(0); seq < total; {
 		switch seq % 3 {
@@ -129,6 +146,9 @@ var childStreamProducer = spawn.Register("TestSPSCStream", func(ctx context.Cont
 			}
 			b, err := r.Reserve(ctx, n+extra)
 			if err != nil {
+				return err
+			}
+			if err := checkAligned(b, seq); err != nil {
 				return err
 			}
 			fillMessage(b[:n], seq)
@@ -152,17 +172,37 @@ var childStreamProducer = spawn.Register("TestSPSCStream", func(ctx context.Cont
 	return r.Close()
 })
 
+// TestSPSCStream: a million messages of 0..4096 bytes through a 64 KiB
+// ring.
 func TestSPSCStream(t *testing.T) {
-	total := uint64(testutil.Size(1_000_000, 10))
-	seg := testutil.Segment(t, 1<<20)
-	r, err := ring.NewSPSC(seg, "r", 64<<10)
+	testStream(t, testutil.Size(1_000_000, 10), 64<<10, false)
+}
+
+// TestSPSCStreamLarge: messages on both sides of AlignFrom through a ring
+// that holds three or four, so that they wrap at many offsets; those of
+// AlignFrom bytes or more must be 64-byte aligned, in Reserve and in Peek.
+func TestSPSCStreamLarge(t *testing.T) {
+	testStream(t, testutil.Size(400, 4), 4<<20, true)
+}
+
+// testStream sends total messages from a child process through a ring of
+// capacity bytes and checks each.
+func testStream(t *testing.T, n, capacity int, large bool) {
+	total := uint64(n)
+	seg := testutil.Segment(t, int64(capacity)+1<<20)
+	r, err := ring.NewSPSC(seg, "r", capacity)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := testutil.Start(t, childStreamProducer, seg, strconv.FormatUint(total, 10))
+	mode := "small"
+	if large {
+		mode = "large"
+	}
+	p := testutil.Start(t, childStreamProducer, seg, strconv.FormatUint(total, 10), mode)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*testutil.Timeout)
 	defer cancel()
 	lens := rand.New(rand.NewPCG(1, 2))
+	streamLen := func(r *rand.Rand) int { return streamLen(r, large) }
 	var buf []byte
 	var seq uint64
 	for seq < total {
@@ -186,6 +226,9 @@ func TestSPSCStream(t *testing.T) {
 			if err := checkMessage(m, seq, streamLen(lens)); err != nil {
 				t.Fatal(err)
 			}
+			if err := checkAligned(m, seq); err != nil {
+				t.Fatal(err)
+			}
 			r.Release()
 			seq++
 		case 2:
@@ -193,6 +236,9 @@ func TestSPSCStream(t *testing.T) {
 			_, err := r.RecvBatch(ctx, 1+int(seq%7), func(m []byte) {
 				if ferr == nil {
 					ferr = checkMessage(m, seq, streamLen(lens))
+				}
+				if ferr == nil {
+					ferr = checkAligned(m, seq)
 				}
 				seq++
 			})
@@ -213,6 +259,13 @@ func TestSPSCStream(t *testing.T) {
 // ---- boundaries, in one process: the ring's arithmetic ----
 
 func TestSPSCWrapAtEveryOffset(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { testWrap(t, ring.AlignFrom) })
+	// Records of 100 bytes or more padded to put their payload on a
+	// 64-byte boundary; those of more than 184 cannot afford the pad.
+	t.Run("padded", func(t *testing.T) { testWrap(t, 100) })
+}
+
+func testWrap(t *testing.T, alignFrom int) {
 	ctx := context.Background()
 	for first := 0; first <= 200; first++ {
 		seg := testutil.Segment(t, 1<<16)
@@ -220,6 +273,7 @@ func TestSPSCWrapAtEveryOffset(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		ring.SetAlignFrom(r, alignFrom)
 		if r.Cap() != 256 || r.MaxMessage() != 240 {
 			t.Fatalf("Cap %d MaxMessage %d", r.Cap(), r.MaxMessage())
 		}
@@ -238,11 +292,16 @@ func TestSPSCWrapAtEveryOffset(t *testing.T) {
 			}
 			errc <- nil
 		}()
-		var buf []byte
 		for i, n := range sizes {
-			if buf, err = r.Recv(ctx, buf); err != nil || !bytes.Equal(buf, bytes.Repeat([]byte{byte(i + 1)}, n)) {
-				t.Fatalf("first %d, message %d (%d bytes): got %d bytes, %v", first, i, n, len(buf), err)
+			m, err := r.Peek(ctx)
+			if err != nil || !bytes.Equal(m, bytes.Repeat([]byte{byte(i + 1)}, n)) {
+				t.Fatalf("first %d, message %d (%d bytes): got %d bytes, %v", first, i, n, len(m), err)
 			}
+			padded := n >= alignFrom && n <= r.MaxMessage()-56
+			if at := uintptr(unsafe.Pointer(unsafe.SliceData(m))); padded && at%64 != 0 {
+				t.Fatalf("first %d, message %d (%d bytes) at %#x: not on a 64-byte boundary", first, i, n, at)
+			}
+			r.Release()
 		}
 		if err := <-errc; err != nil {
 			t.Fatalf("first %d: %v", first, err)
@@ -550,6 +609,8 @@ func TestSPSCCorrupt(t *testing.T) {
 		{"too long", 1<<32 | 1000, "a 1000-byte record"},
 		{"past the end", 1<<32 | 241, "a 241-byte record"},
 		{"skip with length", 1<<32 | 1<<33 | 8, "malformed skip record"},
+		{"skip with pad", 1<<32 | 1<<33 | 1<<34, "malformed skip record"},
+		{"pad past the end", 1<<32 | 7<<34 | 200, "a 200-byte record"},
 	} {
 		binary.NativeEndian.PutUint64(data, tc.hdr)
 		_, err := r.Recv(context.Background(), nil)
