@@ -697,16 +697,13 @@ func (r *SPSC) SendBatch(ctx context.Context, msgs [][]byte) error {
 		n := 0
 		for ; n < len(msgs); n++ {
 			m := msgs[n]
-			if len(m) > r.maxMsg {
-				break
+			if len(m) > r.fastMax {
+				break // too large, or padded: sent alone, below
 			}
+			size := recordSize(len(m))
 			off := pos & r.mask
-			pad := r.padFor(off, len(m))
-			size := recordSize(len(m)) + pad
 			if off+size > r.capacity {
 				rest := r.capacity - off
-				pad = r.padFor(0, len(m))
-				size = recordSize(len(m)) + pad
 				if !r.free(pos, rest+size+recHeader) {
 					break
 				}
@@ -722,8 +719,8 @@ func (r *SPSC) SendBatch(ctx context.Context, msgs [][]byte) error {
 			} else if !r.free(pos, size+recHeader) {
 				break
 			}
-			copy(r.data[off+recHeader+pad:], m)
-			h := uint64(len(m)) | pad/8<<recPadShift | recCommitted | r.lap(pos)
+			copy(r.data[off+recHeader:], m)
+			h := uint64(len(m)) | recCommitted | r.lap(pos)
 			if pos == first {
 				firstHdr = h
 			} else {
@@ -745,7 +742,8 @@ func (r *SPSC) SendBatch(ctx context.Context, msgs [][]byte) error {
 			msgs = msgs[n:]
 			continue
 		}
-		// The first message does not fit now: wait for it as Send does.
+		// The first message does not fit now, or is one that Send pads
+		// (AlignFrom bytes or more), or can never fit: send it as Send does.
 		if err := r.Send(ctx, msgs[0]); err != nil {
 			return err
 		}
@@ -1024,9 +1022,9 @@ func (r *SPSC) RecvBatch(ctx context.Context, max int, fn func(msg []byte)) (int
 	n := 0
 	defer r.publishHead()
 	for h != 0 {
-		size := uint64(uint32(h))
-		start := r.c.head&r.mask + recHeader + recPad(h)
-		r.c.head += recordSize(int(size)) + recPad(h)
+		size, pad := uint64(uint32(h)), recPad(h)
+		start := r.c.head&r.mask + recHeader + pad
+		r.c.head += recordSize(int(size)) + pad
 		r.c.recv++
 		n++
 		fn(r.data[start : start+size : start+size])
