@@ -68,7 +68,10 @@
 // on, for at most 20 µs, until a sixteenth of the ring is free, so that a
 // full ring is refilled in chunks rather than a record at a time, which
 // would keep the two processes pulling head's cache line from each other.
-// SendBatch writes a batch's records with plain stores and publishes them
+// The consumer slips too: one that has received several messages since it
+// last waited and finds the ring empty has caught up with a streaming
+// producer, and it spins 500 ns before it looks again instead of polling
+// the cache line the producer is writing. SendBatch writes a batch's records with plain stores and publishes them
 // all with the one store of its first header; RecvBatch releases all it
 // read with one store of head.
 //

@@ -674,9 +674,11 @@ func (r *SPSC) TrySend(msg []byte) (bool, error) {
 // SendBatch sends every message of msgs in order, publishing them together:
 // the records are written with plain stores and the batch is published by
 // one store of its first header, so the consumer sees all of them at once
-// and the producer checks the consumer's wait flag once for the batch. If the ring fills, what is
-// written so far is published before SendBatch waits. Errors are those of
-// Send; the messages before the failing one have been sent.
+// and the producer checks the consumer's wait flag once for the batch. If
+// the ring fills, what is written so far is published before SendBatch
+// waits; a message of AlignFrom bytes or more is sent on its own, as Send
+// sends it. Errors are those of Send; the messages before the failing one
+// have been sent.
 func (r *SPSC) SendBatch(ctx context.Context, msgs [][]byte) error {
 	const op = "send"
 	if r.p.pending >= 0 {
