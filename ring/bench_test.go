@@ -257,11 +257,10 @@ var benchStreamProducer = spawn.Register("benchStreamProducer", func(ctx context
 			}
 		}
 	case "raw":
-		x, err := openRawStream(seg, size)
+		x, err := openRawStream(seg, f, size)
 		if err != nil {
 			return err
 		}
-		waitGo(f)
 		for i := uint64(0); i < uint64(n); i++ {
 			if err := x.await(x.ack, i+1-min(i+1, x.slots)); err != nil { // slot i%slots is free
 				return err
@@ -339,11 +338,10 @@ var benchStreamConsumer = spawn.Register("benchStreamConsumer", func(ctx context
 			got++
 		}
 	case "raw":
-		x, err := openRawStream(seg, size)
+		x, err := openRawStream(seg, f, size)
 		if err != nil {
 			return err
 		}
-		waitGo(f)
 		for i := uint64(0); i < uint64(n); i++ {
 			if err := x.await(x.seq, i+1); err != nil {
 				return err
@@ -549,7 +547,8 @@ type rawStream struct {
 	slots    uint64
 }
 
-func openRawStream(seg *shm.Segment, size int) (*rawStream, error) {
+// openRawStream opens the raw stream in seg and waits for the go flag.
+func openRawStream(seg *shm.Segment, f *flags, size int) (*rawStream, error) {
 	b, err := shm.OpenBytes(seg, "raw")
 	if err != nil {
 		return nil, err
@@ -561,6 +560,7 @@ func openRawStream(seg *shm.Segment, size int) (*rawStream, error) {
 		size: uint64(size),
 	}
 	x.slots = uint64(len(x.data)) / x.size
+	waitGo(f)
 	return x, nil
 }
 
