@@ -41,10 +41,10 @@
 // A record is an 8-byte header (payload length, a committed bit, a skip bit,
 // a pad of 0 to 7 words, and the low 16 bits of its lap number), the pad,
 // the payload, and padding to 8 bytes. Records of AlignFrom bytes or more
-// are padded so that their payload starts a cache line. Stream positions (tail, head) count bytes from the ring's creation;
-// a record lives at position mod Cap and is always contiguous: one that does
-// not fit before the end is preceded by a skip record, and the rest of the
-// lap is unused.
+// are padded so that their payload starts a cache line. Stream positions
+// (tail, head) count bytes from the ring's creation; a record lives at
+// position mod Cap and is always contiguous: one that does not fit before
+// the end is preceded by a skip record, and the rest of the lap is unused.
 //
 // A Queue (shm.KindQueue) is a 384-byte header (slot count and size, closed
 // flag, the enqueue and dequeue positions and the two wait pairs each on its
@@ -71,9 +71,9 @@
 // The consumer slips too: one that has received several messages since it
 // last waited and finds the ring empty has caught up with a streaming
 // producer, and it spins 500 ns before it looks again instead of polling
-// the cache line the producer is writing. SendBatch writes a batch's records with plain stores and publishes them
-// all with the one store of its first header; RecvBatch releases all it
-// read with one store of head.
+// the cache line the producer is writing. SendBatch writes a batch's
+// records with plain stores and publishes them all with the one store of
+// its first header; RecvBatch releases all it read with one store of head.
 //
 // Waiting follows the Dekker pattern on a flag and a futex word: a waiter
 // sets the flag, re-checks, and sleeps; the other side, after its

@@ -21,3 +21,6 @@ func SetAlignFrom(r *SPSC, n int) {
 	r.alignFrom = n
 	r.fastMax = min(r.maxMsg, n-1)
 }
+
+// SPSCTailOffset is the offset of Tail in an SPSC ring's header.
+const SPSCTailOffset = offSTail

@@ -180,11 +180,18 @@ func FuzzSPSCHostile(f *testing.F) {
 	f.Add([]byte{0, 8, 1, 2, 3, 4, 5, 6, 7, 8})
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0})
 	f.Add([]byte{2, 128, 255, 255, 255, 255, 255, 255, 255, 255})
+	// A header at data offset 0 with a pad of 7 words past the end.
+	f.Add([]byte{0, 40, 200, 0, 0, 0, 0x1D, 0, 0, 0, 4, 6, 7})
+	// Padded records (first byte's high bit), then a scribbled pad.
+	f.Add([]byte{0x88, 100, 8, 120, 6, 0, 41, 0, 0, 0, 0, 0x0D, 0, 0, 0, 6, 7})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		seg := testutil.Segment(t, 1<<16)
 		r, err := ring.NewSPSC(seg, "r", 256)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(in) > 0 && in[0]&0x80 != 0 {
+			ring.SetAlignFrom(r, 64) // pad records of 64 bytes or more
 		}
 		mem, _ := seg.Lookup("r", shm.KindSPSC)
 		o := testutil.NewFuzzInput(in)
@@ -193,7 +200,7 @@ func FuzzSPSCHostile(f *testing.F) {
 			if !more {
 				break
 			}
-			switch op % 6 {
+			switch op % 9 {
 			case 0: // the peer scribbles 8 bytes at an offset
 				scribble(o, mem)
 			case 1:
@@ -207,6 +214,16 @@ func FuzzSPSCHostile(f *testing.F) {
 			case 5:
 				if _, err := ring.OpenSPSC(seg, "r"); err != nil && !errors.Is(err, shm.ErrCorrupt) {
 					t.Fatalf("OpenSPSC = %v", err)
+				}
+			case 6:
+				if _, err := r.Peek(testutil.Cancelled); err == nil {
+					r.Release()
+				}
+			case 7:
+				r.RecvBatch(testutil.Cancelled, 0, func([]byte) {})
+			case 8:
+				if b, err := r.Reserve(testutil.Cancelled, op%200); err == nil {
+					r.Commit(len(b))
 				}
 			}
 			_ = r.Len()

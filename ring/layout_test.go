@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/shmkit/shmkit/internal/layout"
+	"github.com/shmkit/shmkit/shm"
 )
 
 // TestLayoutOffsets keeps the offset constants in agreement with the structs
@@ -48,6 +49,24 @@ func TestLayoutOffsets(t *testing.T) {
 		if s := reflect.TypeOf(c.v).Size(); s != c.size {
 			t.Errorf("%T is %d bytes, constant says %d", c.v, s, c.size)
 		}
+	}
+	// The record header's fields (docs/layout.md, "Record header").
+	for _, c := range []struct {
+		name      string
+		got, want uint64
+	}{
+		{"committed", recCommitted, 1 << 32},
+		{"skip", recSkip, 1 << 33},
+		{"pad", recPadMask, 7 << 34},
+		{"lap", 0xFFFF << recLapShift, 0xFFFF << 48},
+		{"known", recKnown, 0xFFFF<<48 | 0x1F<<32 | 0xFFFFFFFF},
+	} {
+		if c.got != c.want {
+			t.Errorf("record header %s bits %#x, layout says %#x", c.name, c.got, c.want)
+		}
+	}
+	if shm.Version != 2 {
+		t.Errorf("layout version %d: update docs/layout.md and this test with the layout", shm.Version)
 	}
 	// Independently written words on their own cache lines.
 	for _, off := range []int{offSTail, offSHead, offSDataSeq, offSSpaceSeq, offQEnqueuePos, offQDequeuePos, offQNotEmptySeq, offQNotFullSeq} {

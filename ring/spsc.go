@@ -86,15 +86,17 @@ const (
 	maxPad       = 56
 )
 
-// AlignFrom is the smallest message whose payload the producer places on a
-// 64-byte boundary of the ring, padding the record after its header by up
-// to 56 bytes: Send, SendBatch and Reserve do, so the space Reserve returns
-// for such a message starts a cache line. Messages too large to afford the
-// pad in their ring (over MaxMessage-56 bytes) are not padded.
+// AlignFrom is the smallest reservation whose space the producer places on
+// a 64-byte boundary of the ring, padding the record after its header by up
+// to 56 bytes. Reserve(n) with n ≥ AlignFrom returns space that starts a
+// cache line (a message committed shorter keeps its place), and so do the
+// copying sends (Send, TrySend, SendBatch, and a Conn's) for messages that
+// large. Reservations too large to afford the pad in their ring (over
+// MaxMessage-56 bytes) are not padded.
 //
 // Why from 1 MiB: from there Go's copy uses non-temporal stores, which are
 // slow into a destination that does not start a cache line. Measured
-// (1 MiB messages between two processes, zero-copy): 54-56 µs a message
+// (1 MiB messages between two processes, zero-copy): 50-56 µs a message
 // aligned, 68-72 µs at 8 bytes past a boundary. At 4 KiB alignment made no
 // difference and at 64 KiB it was slower, so smaller messages are not
 // padded.
@@ -403,6 +405,7 @@ func (r *SPSC) claimConsumer(op string) error {
 	r.c.head = head
 	r.c.published = r.c.head
 	r.c.recv = atomic.LoadUint64(r.recv)
+	r.c.waitedAt = r.c.recv
 	r.c.role = true
 	return nil
 }

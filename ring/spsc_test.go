@@ -70,8 +70,8 @@ func streamLen(r *rand.Rand, large bool) int {
 // largeMax is the longest message of a large stream.
 const largeMax = ring.AlignFrom + 8192
 
-// checkAligned reports an error if a message of n bytes or more does not
-// start on a 64-byte boundary.
+// checkAligned reports an error if a message of ring.AlignFrom bytes or
+// more does not start on a 64-byte boundary.
 func checkAligned(m []byte, seq uint64) error {
 	if len(m) >= ring.AlignFrom && uintptr(unsafe.Pointer(unsafe.SliceData(m)))%64 != 0 {
 		return fmt.Errorf("message %d (%d bytes) starts at %p, not on a 64-byte boundary", seq, len(m), unsafe.SliceData(m))
@@ -716,4 +716,112 @@ func TestSPSCSlipBounded(t *testing.T) {
 	}
 	atomic.StoreUint32(&f.b, 1)
 	testutil.WaitAll(t, child)
+}
+
+// childSlip sends 16 one-byte messages, waits for flags.a, sends one more
+// and closes the ring.
+var childSlip = spawn.Register("TestSPSCConsumerSlip", func(ctx context.Context, c *spawn.Child) error {
+	seg := c.Segments()[0]
+	f, err := openFlags(seg)
+	if err != nil {
+		return err
+	}
+	r, err := ring.OpenSPSC(seg, "r")
+	if err != nil {
+		return err
+	}
+	for i := range 16 {
+		if err := r.Send(ctx, []byte{byte(i)}); err != nil {
+			return err
+		}
+	}
+	if err := testutil.Await("flag a", func() bool { return atomic.LoadUint32(&f.a) == 1 }); err != nil {
+		return err
+	}
+	if err := r.Send(ctx, []byte{16}); err != nil {
+		return err
+	}
+	return r.Close()
+})
+
+// TestSPSCConsumerSlip: a consumer that has streamed 16 messages and finds
+// the ring empty slips (spins briefly) before it waits; the wait that
+// follows still ends with its context, a later message still arrives, and
+// Close still ends the stream.
+func TestSPSCConsumerSlip(t *testing.T) {
+	seg := testutil.Segment(t, 1<<20)
+	r, err := ring.NewSPSC(seg, "r", 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFlags(t, seg)
+	p := testutil.Start(t, childSlip, seg)
+	defer p.Kill()
+	ctx := context.Background()
+	for i := range 16 {
+		if m, err := r.Recv(ctx, nil); err != nil || !bytes.Equal(m, []byte{byte(i)}) {
+			t.Fatalf("message %d = %v, %v", i, m, err)
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if m, err := r.Recv(short, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Recv of an empty ring after a stream = %v, %v; want context.DeadlineExceeded", m, err)
+	}
+	atomic.StoreUint32(&f.a, 1)
+	if m, err := r.Recv(ctx, nil); err != nil || !bytes.Equal(m, []byte{16}) {
+		t.Fatalf("message 16 = %v, %v", m, err)
+	}
+	if _, err := r.Recv(ctx, nil); !errors.Is(err, ring.ErrClosed) {
+		t.Fatalf("Recv after Close = %v, want ErrClosed", err)
+	}
+	testutil.WaitAll(t, p)
+}
+
+// childPadded sends three messages that its handle pads (every record of
+// 64 bytes or more), then exits without closing: a producer that died.
+var childPadded = spawn.Register("TestSPSCTakeoverPadded", func(ctx context.Context, c *spawn.Child) error {
+	r, err := ring.OpenSPSC(c.Segments()[0], "r")
+	if err != nil {
+		return err
+	}
+	ring.SetAlignFrom(r, 64)
+	for i, n := range paddedLens {
+		if err := r.Send(ctx, bytes.Repeat([]byte{byte(i + 1)}, n)); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
+var paddedLens = []int{100, 64, 200}
+
+// TestSPSCTakeoverPadded: a new producer recovers its position by walking
+// the committed records from Tail, which may lag; the walk must step over
+// each record's pad. Tail is rewound to 0 here, as if the dead producer had
+// stored none of it.
+func TestSPSCTakeoverPadded(t *testing.T) {
+	seg := testutil.Segment(t, 1<<20)
+	r, err := ring.NewSPSC(seg, "r", 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitAll(t, testutil.Start(t, childPadded, seg))
+	mem, err := seg.Lookup("r", shm.KindSPSC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.NativeEndian.PutUint64(mem[ring.SPSCTailOffset:], 0)
+	ctx := context.Background()
+	if err := r.Send(ctx, []byte("after the takeover")); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range paddedLens {
+		if m, err := r.Recv(ctx, nil); err != nil || !bytes.Equal(m, bytes.Repeat([]byte{byte(i + 1)}, n)) {
+			t.Fatalf("message %d: %d bytes, %v", i, len(m), err)
+		}
+	}
+	if m, err := r.Recv(ctx, nil); err != nil || string(m) != "after the takeover" {
+		t.Fatalf("the new producer's message = %q, %v", m, err)
+	}
 }

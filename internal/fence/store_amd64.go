@@ -15,5 +15,5 @@ package fence
 //     compiler can prove the addresses equal or adjacent, which a published
 //     word and the payload it publishes never are.
 //
-// TestPublishOrder checks the first two between processes.
+// TestPublishOrder checks both between processes.
 func storeRelease64(p *uint64, v uint64) { *p = v }

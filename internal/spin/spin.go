@@ -144,10 +144,13 @@ func Delay(d time.Duration) {
 		return
 	}
 	cal.once.Do(calibrate)
-	for n := d / cal.perPoll; n > 0; n-- {
+	for n := pausesFor(d); n > 0; n-- {
 		pause()
 	}
 }
+
+// pausesFor converts a duration into pauses; calibrate must have run.
+func pausesFor(d time.Duration) int { return int(max(d, 0) / cal.perPoll) }
 
 // Pause spends a few tens of cycles politely: it tells the CPU that this
 // is a spin-wait loop (PAUSE on amd64, YIELD on arm64), which frees

@@ -73,19 +73,25 @@ func BenchmarkPause(b *testing.B) {
 
 func first(n int, _ bool) int { return n }
 
-// TestDelay checks that Delay spins for at least a part of what it is asked
-// (the pause instruction is timed once, so it is approximate) and that a
-// zero or negative delay returns at once.
+// TestDelay checks that Delay spins for a fair part of what it is asked.
+// The pause instruction is timed once per process, and a preempted timing
+// makes each pause count for more than it costs, so the bound is loose; a
+// delay of zero or less must not spin at all.
 func TestDelay(t *testing.T) {
-	Delay(0)
-	Delay(-time.Second)
 	if !Useful() {
 		t.Skip("spinning is not useful here: Delay returns at once")
+	}
+	cal.once.Do(calibrate)
+	if n := pausesFor(0); n != 0 {
+		t.Fatalf("Delay(0) would pause %d times", n)
+	}
+	if n := pausesFor(-time.Second); n != 0 {
+		t.Fatalf("Delay(-1s) would pause %d times", n)
 	}
 	const d = 200 * time.Microsecond
 	start := time.Now()
 	Delay(d)
-	if got := time.Since(start); got < d/4 {
-		t.Fatalf("Delay(%v) returned after %v", d, got)
+	if got := time.Since(start); got < d/10 {
+		t.Fatalf("Delay(%v) returned after %v (a pause timed at %v)", d, got, cal.perPoll)
 	}
 }
