@@ -40,6 +40,17 @@ func openFlags(seg *shm.Segment) (*flags, error) {
 	return testutil.OpenOverlay[flags](seg, "flags")
 }
 
+// childRing opens, in a child, the flags and the ring "r" of its segment.
+func childRing(c *spawn.Child) (*ring.SPSC, *flags, error) {
+	seg := c.Segments()[0]
+	f, err := openFlags(seg)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := ring.OpenSPSC(seg, "r")
+	return r, f, err
+}
+
 // ---- the stream test: every message arrives once, in order, intact ----
 
 // pattern is the source of message bodies: message seq of length n carries
@@ -660,12 +671,7 @@ func TestSPSCReset(t *testing.T) {
 // childReceiveOne receives one message from ring "r", reports it in
 // flags.a, and then stays away from the ring until the parent sets flags.b.
 var childReceiveOne = spawn.Register("TestSPSCSlipBounded", func(ctx context.Context, c *spawn.Child) error {
-	seg := c.Segments()[0]
-	f, err := openFlags(seg)
-	if err != nil {
-		return err
-	}
-	r, err := ring.OpenSPSC(seg, "r")
+	r, f, err := childRing(c)
 	if err != nil {
 		return err
 	}
@@ -721,12 +727,7 @@ func TestSPSCSlipBounded(t *testing.T) {
 // childSlip sends 16 one-byte messages, waits for flags.a, sends one more
 // and closes the ring.
 var childSlip = spawn.Register("TestSPSCConsumerSlip", func(ctx context.Context, c *spawn.Child) error {
-	seg := c.Segments()[0]
-	f, err := openFlags(seg)
-	if err != nil {
-		return err
-	}
-	r, err := ring.OpenSPSC(seg, "r")
+	r, f, err := childRing(c)
 	if err != nil {
 		return err
 	}
