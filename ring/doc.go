@@ -70,8 +70,10 @@
 // would keep the two processes pulling head's cache line from each other.
 // The consumer slips too: one that has received several messages since it
 // last waited and finds the ring empty has caught up with a streaming
-// producer, and it spins 500 ns before it looks again instead of polling
-// the cache line the producer is writing. SendBatch writes a batch's
+// producer, and while the producer keeps publishing fast it stays off the
+// ring, watching only the producer's tail word, until the producer is up
+// to 64 KiB ahead (20 µs at most), instead of polling the cache line the
+// producer is writing. SendBatch writes a batch's
 // records with plain stores and publishes them all with the one store of
 // its first header; RecvBatch releases all it read with one store of head.
 //

@@ -764,17 +764,50 @@ func (r *SPSC) SendBatch(ctx context.Context, msgs [][]byte) error {
 // has caught up with the producer. Polling now would read the cache line
 // the producer is writing the next record into, again for every record:
 // the line bounces between the two cores and both run slower than either
-// would alone (64-byte zero-copy streams: 11 ns a message instead of 10).
-// So it spins catchUpDelay without reading the ring, and the producer gets
-// ahead by a few dozen records, which the consumer then reads from lines
-// the producer has finished with. The delay is bounded and applies only
-// to a consumer that was streaming: one that receives a message per wait,
-// as in request and reply, never slips, and the first message after a
-// burst is late by catchUpDelay at most.
+// would alone. So, while the producer keeps publishing fast, the consumer
+// stays off the ring until the producer is catchUpLead ahead, and then
+// reads records from lines the producer has finished with (catchUp).
 const (
-	catchUpRun   = 8
-	catchUpDelay = 500 * time.Nanosecond
+	catchUpRun = 8
+	// catchUpPoll: how often the slipping consumer reads the producer's
+	// tail word, a line of its own that the producer writes once per
+	// record, so a poll costs the producer one line transfer, not one
+	// per record.
+	catchUpPoll = 250 * time.Nanosecond
+	// catchUpRate: the slip goes on only while tail advances this many
+	// bytes per poll (about 2 GB/s, 28 M 64-byte messages a second); a
+	// slower or paused producer ends it at the next poll.
+	catchUpRate = 512
+	// catchUpLead: the slip ends when the producer is this far ahead, or
+	// a sixteenth of the ring if that is less.
+	catchUpLead = 64 << 10
 )
+
+// catchUp is the consumer's slip: it spins, reading only the producer's
+// tail word every catchUpPoll, while the producer publishes at least
+// catchUpRate bytes a poll, until it is catchUpLead ahead or slipWait has
+// passed. A consumer that receives a message per wait (request and reply)
+// never gets here; in a stream that slows down or stops, a message waits
+// for one poll more than it would have; in a fast stream, until the lead
+// is built or slipWait at most. Tail is informational: a wrong value can
+// only end the slip early or let it run to slipWait.
+func (r *SPSC) catchUp() {
+	if !spin.Useful() {
+		return
+	}
+	head := r.c.head
+	lead := min(catchUpLead, r.capacity/slipShare)
+	last := atomic.LoadUint64(r.tail)
+	start := time.Now()
+	for {
+		spin.Delay(catchUpPoll)
+		t := atomic.LoadUint64(r.tail)
+		if t-last < catchUpRate || t-head >= lead || time.Since(start) > slipWait {
+			return
+		}
+		last = t
+	}
+}
 
 // next returns the header of the record at the consumer's position, skipping
 // skip records, or 0 if there is none yet. It validates what it reads.
@@ -865,7 +898,7 @@ func (r *SPSC) waitData(ctx context.Context, op string, eof bool) (uint64, error
 			// Streaming, and caught up with the producer: give it a
 			// moment before looking again (see catchUpRun).
 			r.c.waitedAt = r.c.recv
-			spin.Delay(catchUpDelay)
+			r.catchUp()
 			continue
 		}
 		r.c.waitedAt = r.c.recv
