@@ -18,33 +18,9 @@ import (
 // parties, and a barrier's Seq with its broken bit or a high round.
 var boundary32 = [...]uint32{0, 1, 2, 3, event.MaxParties, event.MaxParties + 1, 1<<32 - 1, 0x8000, 0xffff0000}
 
-// peerWord returns a word a buggy or hostile peer writes: arbitrary bytes
-// from the input, a boundary value, or a holder slot that names a live or
-// dead process.
-func peerWord(o *testutil.FuzzInput) uint64 {
-	low := func() uint64 { return uint64(o.Byte()<<8|o.Byte()) & holders.LowMask }
-	switch o.Byte() % 9 {
-	case 0:
-		return o.U64()
-	case 1:
-		return 0
-	case 2:
-		return ^uint64(0)
-	case 3:
-		return uint64(testutil.SelfID)
-	case 4:
-		return holders.Pack(testutil.SelfID, low())
-	case 5:
-		return holders.Pack(testutil.Pid1ID, low())
-	case 6:
-		return holders.Pack(testutil.DeadID, low())
-	case 7:
-		return holders.Pack(testutil.DeadID, holders.MaxLow) // a dead party, arriving
-	default:
-		n := len(boundary32)
-		return uint64(boundary32[o.Byte()%n]) | uint64(boundary32[o.Byte()%n])<<32
-	}
-}
+// peerWord returns a word a buggy or hostile peer writes (see
+// testutil.HolderWord).
+func peerWord(o *testutil.FuzzInput) uint64 { return testutil.HolderWord(o, boundary32[:]) }
 
 // eventFuzz is one run of FuzzEventHostile: an Event "e" and a Barrier
 // "b", a handle on each, and their memory.

@@ -17,33 +17,9 @@ import (
 // boundary32 are the 32-bit values at the edges of a semaphore's range.
 var boundary32 = [...]uint32{0, 1, 2, semaphore.MaxValue, semaphore.MaxValue + 1, 1<<32 - 1}
 
-// peerWord returns a word a buggy or hostile peer writes: arbitrary bytes
-// from the input, a boundary value, or a holder slot that names a live or
-// dead process.
-func peerWord(o *testutil.FuzzInput) uint64 {
-	low := func() uint64 { return uint64(o.Byte()<<8|o.Byte()) & holders.LowMask }
-	switch o.Byte() % 9 {
-	case 0:
-		return o.U64()
-	case 1:
-		return 0
-	case 2:
-		return ^uint64(0)
-	case 3:
-		return uint64(testutil.SelfID)
-	case 4:
-		return holders.Pack(testutil.SelfID, low())
-	case 5:
-		return holders.Pack(testutil.Pid1ID, low())
-	case 6:
-		return holders.Pack(testutil.DeadID, low())
-	case 7:
-		return holders.Pack(testutil.DeadID, holders.MaxLow)
-	default:
-		n := len(boundary32)
-		return uint64(boundary32[o.Byte()%n]) | uint64(boundary32[o.Byte()%n])<<32
-	}
-}
+// peerWord returns a word a buggy or hostile peer writes (see
+// testutil.HolderWord).
+func peerWord(o *testutil.FuzzInput) uint64 { return testutil.HolderWord(o, boundary32[:]) }
 
 // semFuzz is one run of FuzzSemaphoreHostile: a counting semaphore "s"
 // and a bounded one "b", a handle on each, what each handle learnt when it

@@ -58,6 +58,35 @@ func (in *FuzzInput) Pick(vals ...uint64) uint64 {
 	return in.U64()
 }
 
+// HolderWord returns a word a buggy or hostile peer writes into an object
+// with a holder table: arbitrary bytes from the input, 0 or all ones, this
+// process's identity, a holder slot naming this process, pid 1 or a dead
+// process, a dead party arriving, or two of the object's boundary values.
+func HolderWord(in *FuzzInput, boundary []uint32) uint64 {
+	low := func() uint64 { return uint64(in.Byte()<<8|in.Byte()) & holders.LowMask }
+	switch in.Byte() % 9 {
+	case 0:
+		return in.U64()
+	case 1:
+		return 0
+	case 2:
+		return ^uint64(0)
+	case 3:
+		return uint64(SelfID)
+	case 4:
+		return holders.Pack(SelfID, low())
+	case 5:
+		return holders.Pack(Pid1ID, low())
+	case 6:
+		return holders.Pack(DeadID, low())
+	case 7:
+		return holders.Pack(DeadID, holders.MaxLow) // a dead party, arriving
+	default:
+		n := len(boundary)
+		return uint64(boundary[in.Byte()%n]) | uint64(boundary[in.Byte()%n])<<32
+	}
+}
+
 // Cancelled is a context that has already ended: blocking calls made with
 // it return at once instead of waiting for a peer that does not exist.
 var Cancelled = func() context.Context {
