@@ -150,6 +150,11 @@ type SPSC struct {
 		role       bool
 		tail       uint64 // next record's stream position
 		cachedHead uint64 // the consumer's Head, as last read
+		// limit: room takes an s-byte record at tail if tail+s <= limit,
+		// the lower of the end of tail's lap and the end of the space
+		// cachedHead frees (less the header after the record). It is set
+		// by reserve and is 0 until then, after a takeover too.
+		limit      uint64
 		sent       uint64
 		pending    int // reserved payload bytes, -1 when none
 		pendingPos uint64
@@ -384,6 +389,7 @@ func (r *SPSC) claimProducer(op string) error {
 	}
 	r.p.tail = pos
 	r.p.cachedHead = head
+	r.p.limit = 0
 	r.p.sent = atomic.LoadUint64(r.sent)
 	r.p.role = true
 	return nil
@@ -522,13 +528,12 @@ func (r *SPSC) slip(pos, n uint64) {
 // room is the common case of every send, checked without reserve's
 // generality: this process is the producer with nothing reserved, the ring
 // is open, the message is not padded, and an n-byte record fits at the
-// producer's position without a wrap by the cached copy of head. It returns
-// that position.
+// producer's position without a wrap by the cached copy of head (limit;
+// it is 0 until this process has become the producer). It returns that
+// position.
 func (r *SPSC) room(n int) (uint64, bool) {
 	pos := r.p.tail
-	size := recordSize(n)
-	return pos, r.p.role && r.p.pending < 0 && uint(n) <= uint(r.fastMax) &&
-		pos&r.mask+size <= r.capacity && pos+size+recHeader-r.p.cachedHead <= r.capacity && !r.isClosed()
+	return pos, r.p.pending < 0 && uint(n) <= uint(r.fastMax) && pos+recordSize(n) <= r.p.limit && !r.isClosed()
 }
 
 // Reserve waits until n contiguous bytes are free in the ring and returns
@@ -606,6 +611,9 @@ func (r *SPSC) reserve(ctx context.Context, op string, n int, try bool) ([]byte,
 	if err := r.waitFree(ctx, op, pos, size+recHeader); err != nil {
 		return nil, err
 	}
+	// Valid until this general path runs again: cachedHead only grows,
+	// and a tail in the next lap is past the end of this one.
+	r.p.limit = min(pos-pos&r.mask+r.capacity, r.p.cachedHead+r.capacity-recHeader)
 	return r.reserved(pos, n, pad), nil
 }
 
