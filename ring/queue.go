@@ -8,6 +8,7 @@ import (
 
 	"github.com/shmkit/shmkit/internal/fence"
 	"github.com/shmkit/shmkit/internal/layout"
+	"github.com/shmkit/shmkit/internal/prefetch"
 	"github.com/shmkit/shmkit/internal/proc"
 	"github.com/shmkit/shmkit/internal/spin"
 	"github.com/shmkit/shmkit/shm"
@@ -319,6 +320,11 @@ func (q *Queue) send(ctx context.Context, msg []byte, try bool) (bool, error) {
 	}
 	for {
 		p := atomic.LoadUint64(q.enqPos) // 1
+		if prefetch.Enabled {
+			// The slot two positions on: its line is likely in a
+			// consumer's cache (see sendAhead).
+			prefetch.Write(layout.U64(q.slot(p+sendAhead), offSlotState))
+		}
 		s := q.slot(p)
 		state := layout.U64(s, offSlotState)
 		w := atomic.LoadUint64(state)
@@ -370,6 +376,13 @@ func (q *Queue) send(ctx context.Context, msg []byte, try bool) (bool, error) {
 		}
 	}
 }
+
+// sendAhead is how many positions ahead of EnqueuePos a producer
+// prefetches a slot's state line for writing: a consumer on another core
+// wrote it last, and without the prefetch each send waited for it to cross.
+// Distances 1 to 4 measured alike; docs/design.md ("Prefetching the next
+// slots") has the figures.
+const sendAhead = 2
 
 // waitSend waits until the slot of position p no longer holds w (the
 // previous lap), EnqueuePos moves, or the queue closes.
