@@ -91,7 +91,7 @@
 //
 // # Compatibility
 //
-// The object layout and its form number are part of layout version 2 (see
+// The object layout and its form number are part of layout version 3 (see
 // shm.Version). Processes that share an array must agree on the element
 // type's layout, which Open checks; they need not agree on its name.
 //
@@ -168,7 +168,7 @@
 //
 // # List compatibility
 //
-// The list's layout and its form number are part of layout version 2 (see
+// The list's layout and its form number are part of layout version 3 (see
 // shm.Version). Processes that share a list must agree on the element
 // type's layout, which OpenList checks.
 package array

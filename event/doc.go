@@ -123,7 +123,7 @@
 //
 // # Compatibility
 //
-// These layouts are version 2 of the segment layout (shm.Version). Any
+// These layouts are version 3 of the segment layout (shm.Version). Any
 // change to them increments the version, and shm.Open refuses a segment of
 // another version: processes that share a segment must use builds of shmkit
 // with the same layout version. The kind numbers (6, 7) never change.

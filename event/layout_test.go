@@ -42,7 +42,7 @@ func TestLayoutOffsets(t *testing.T) {
 	if barState != barCount || barSeq != barCount+4 || hiOffset != 4 {
 		t.Errorf("the state word is not Count (low) then Seq (high) on this machine")
 	}
-	if shm.Version != 2 {
+	if shm.Version != 3 {
 		t.Errorf("layout version %d: update docs/layout.md and this test with the layout", shm.Version)
 	}
 }

@@ -45,7 +45,7 @@ func TestLayoutOffsets(t *testing.T) {
 	if mutexSize != layout.CacheLine {
 		t.Errorf("mutexSize %d", mutexSize)
 	}
-	if shm.Version != 2 {
+	if shm.Version != 3 {
 		t.Errorf("layout version %d: update docs/layout.md and this test with the layout", shm.Version)
 	}
 }

@@ -50,7 +50,8 @@
 // flag, the enqueue and dequeue positions and the two wait pairs each on its
 // own cache line, and a lost-message counter), then Slots slots of a
 // 24-byte header (a state word, a claim word, the length) and SlotSize
-// bytes, rounded up to a multiple of 64.
+// bytes, rounded up to a multiple of 64. With a SlotSize of AlignFrom or
+// more, the message starts at byte 64 of its slot instead of 24.
 //
 // A Pipe (shm.KindPipe) is a 64-byte header (magic, capacity, the identities
 // of the processes holding end 0 and end 1) and two SPSC rings, one each
@@ -131,7 +132,7 @@
 //
 // # Compatibility
 //
-// The layouts are version 2 of the segment layout (shm.Version); the magic
+// The layouts are version 3 of the segment layout (shm.Version); the magic
 // numbers and the record and slot encodings never change within a version.
 //
 // # Choosing

@@ -65,7 +65,12 @@ func TestLayoutOffsets(t *testing.T) {
 			t.Errorf("record header %s bits %#x, layout says %#x", c.name, c.got, c.want)
 		}
 	}
-	if shm.Version != 2 {
+	// Where a Queue slot's message starts (docs/layout.md, "Queue").
+	if slotPayload(AlignFrom-1) != 24 || slotPayload(AlignFrom) != 64 || AlignFrom != 1<<20 {
+		t.Errorf("Queue message offsets %d below 2^20-byte slots and %d from there (AlignFrom %d), layout says 24 and 64",
+			slotPayload(AlignFrom-1), slotPayload(AlignFrom), AlignFrom)
+	}
+	if shm.Version != 3 {
 		t.Errorf("layout version %d: update docs/layout.md and this test with the layout", shm.Version)
 	}
 	// Independently written words on their own cache lines.

@@ -53,7 +53,8 @@ type queueHeader struct {
 	_    [56]byte
 }
 
-// slotHeader documents the header of each slot; the message follows it.
+// slotHeader documents the header of each slot. The message follows it, at
+// slotPayload(SlotSize).
 type slotHeader struct {
 	State  uint64 // pos (low 32 bits) << 32 | state << 30 | pid
 	Detail uint64 // claimer's start time (low 32 bits) << 32 | pos (low 32 bits; a reader's with bit 31 flipped)
@@ -82,6 +83,9 @@ const (
 	offSlotDetail = 8
 	offSlotLen    = 16
 	slotHeaderLen = 24
+	// slotLinePayload is where the message starts in slots of AlignFrom
+	// bytes or more: on the slot's second cache line.
+	slotLinePayload = 64
 
 	// readerMark is XORed into the position of a reader's claim record, so
 	// that it never equals the writer's record of the same position.
@@ -105,6 +109,17 @@ const (
 	slotReading = 3 // a consumer (pid) is reading
 )
 
+// slotPayload returns the offset of the message in a slot for messages of
+// up to slotSize bytes: right after the slot header, or, from AlignFrom
+// bytes, on the next cache line, where Go's copy of a large message runs
+// at full speed (see AlignFrom).
+func slotPayload(slotSize uint64) uint64 {
+	if slotSize >= AlignFrom {
+		return slotLinePayload
+	}
+	return slotHeaderLen
+}
+
 func slotWord(pos uint64, state uint64, pid int) uint64 {
 	return uint64(uint32(pos))<<32 | state<<30 | uint64(pid)&(1<<30-1)
 }
@@ -125,6 +140,7 @@ type Queue struct {
 	mask      uint64
 	slotSize  int
 	stride    uint64
+	payload   uint64 // slotPayload(slotSize)
 
 	closed     *uint32
 	enqPos     *uint64
@@ -163,7 +179,7 @@ func NewQueue(seg *shm.Segment, name string, opt QueueOptions) (*Queue, error) {
 		return fail(fmt.Errorf("slot size %d outside [1, %d]", slotSize, MaxSlotSize))
 	}
 	n := uint64(1) << bits.Len64(uint64(slots)-1)
-	stride := (slotHeaderLen + uint64(slotSize) + layout.CacheLine - 1) &^ (layout.CacheLine - 1)
+	stride := (slotPayload(uint64(slotSize)) + uint64(slotSize) + layout.CacheLine - 1) &^ (layout.CacheLine - 1)
 	size := queueHeaderSize + n*stride
 	if size > uint64(seg.Size()) {
 		return fail(fmt.Errorf("%w: %d slots of %d bytes need %d bytes, the segment has %d", shm.ErrNoSpace, n, stride, size, seg.Size()))
@@ -214,7 +230,7 @@ func attachQueue(mem []byte, seg, name, op string) (*Queue, error) {
 		return fail("slots", offQSlots, "%d slots: not a power of two in [1, %d]", n, MaxSlots)
 	case slotSize == 0 || slotSize > MaxSlotSize:
 		return fail("slot_size", offQSlotSize, "slot size %d", slotSize)
-	case stride%layout.CacheLine != 0 || stride < slotHeaderLen+slotSize:
+	case stride%layout.CacheLine != 0 || stride < slotPayload(slotSize)+slotSize:
 		return fail("stride", offQStride, "stride %d for %d-byte slots", stride, slotSize)
 	case queueHeaderSize+n*stride > uint64(len(mem)):
 		return fail("slots", offQSlots, "%d slots of %d bytes do not fit the %d-byte object", n, stride, len(mem))
@@ -228,6 +244,7 @@ func attachQueue(mem []byte, seg, name, op string) (*Queue, error) {
 		mask:       n - 1,
 		slotSize:   int(slotSize),
 		stride:     stride,
+		payload:    slotPayload(slotSize),
 		closed:     layout.U32(mem, offQClosed),
 		enqPos:     layout.U64(mem, offQEnqueuePos),
 		deqPos:     layout.U64(mem, offQDequeuePos),
@@ -352,7 +369,7 @@ func (q *Queue) send(ctx context.Context, msg []byte, try bool) (bool, error) {
 				return false, q.err("send", ErrClosed)
 			}
 			*layout.U32(s, offSlotLen) = uint32(len(msg))
-			copy(s[slotHeaderLen:], msg)
+			copy(s[q.payload:], msg)
 			fence.Publish64(state, slotWord(p, slotReady, q.pid)) // publish
 			q.notEmpty.wake()
 			return true, nil
@@ -465,7 +482,7 @@ func (q *Queue) recv(ctx context.Context, dst []byte, try bool) ([]byte, bool, e
 			case int(n) > q.slotSize:
 				bad = fmt.Errorf("%w: slot %d holds a %d-byte message, slots hold %d", shm.ErrCorrupt, c&q.mask, n, q.slotSize)
 			default:
-				dst = append(dst[:0], s[slotHeaderLen:slotHeaderLen+int(n)]...) // 5
+				dst = append(dst[:0], s[q.payload:q.payload+uint64(n)]...) // 5
 			}
 			fence.Publish64(state, slotWord(c+q.n, slotFree, 0)) // frees the slot
 			q.notFull.wake()

@@ -3,6 +3,7 @@
 package ring_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -227,6 +228,106 @@ func TestQueueBasics(t *testing.T) {
 	}
 	if _, err := ring.NewQueue(seg, "neg", ring.QueueOptions{Slots: -1}); err == nil {
 		t.Fatal("NewQueue with -1 slots succeeded")
+	}
+}
+
+// largeMessage is message i of TestQueueLargeSlots: each size on both sides
+// of AlignFrom in turn, filled with a pattern of i and the offset.
+func largeMessage(i int) []byte {
+	sizes := []int{ring.AlignFrom, 0, ring.AlignFrom - 1, 1, 64 << 10, ring.AlignFrom - 40}
+	m := make([]byte, sizes[i%len(sizes)])
+	for k := range m {
+		m[k] = byte(i*131 + k*7 + k>>8)
+	}
+	return m
+}
+
+var childLargeQProducer = spawn.Register("TestQueueLargeSlots.producer", func(ctx context.Context, c *spawn.Child) error {
+	q, err := ring.OpenQueue(c.Segments()[0], "q")
+	if err != nil {
+		return err
+	}
+	n, _ := strconv.Atoi(c.Args()[0])
+	for i := 0; i < n; i++ {
+		if err := q.Send(ctx, largeMessage(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
+// TestQueueLargeSlots: with a SlotSize of AlignFrom, a message starts at
+// byte 64 of its slot (docs/layout.md, layout version 3), and messages of
+// every size up to the slot size cross between processes intact through
+// a queue that wraps many times.
+func TestQueueLargeSlots(t *testing.T) {
+	const slots = 4
+	seg := testutil.Segment(t, 8<<20)
+	q, err := ring.NewQueue(seg, "q", ring.QueueOptions{Slots: slots, SlotSize: ring.AlignFrom})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := seg.Lookup("q", shm.KindQueue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const stride = ring.AlignFrom + 64 // ceil64(64 + slot_size)
+	if want := ring.QueueHeaderSize + slots*stride; len(mem) != want {
+		t.Fatalf("queue object is %d bytes, want %d: 4 slots of %d", len(mem), want, stride)
+	}
+	// Where the bytes land: slot 0 holds message 0 from byte 64 on, its
+	// length at byte 16.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*testutil.Timeout)
+	defer cancel()
+	first := largeMessage(0)
+	if err := q.Send(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	slot := mem[ring.QueueHeaderSize : ring.QueueHeaderSize+stride]
+	if n := binary.NativeEndian.Uint32(slot[16:]); int(n) != len(first) {
+		t.Fatalf("slot 0 length field %d, want %d", n, len(first))
+	}
+	if !bytes.Equal(slot[64:64+len(first)], first) {
+		t.Fatal("slot 0 does not hold message 0 from byte 64")
+	}
+	if m, err := q.Recv(ctx, nil); err != nil || !bytes.Equal(m, first) {
+		t.Fatalf("Recv of message 0: %d bytes, %v", len(m), err)
+	}
+	n := testutil.Size(60, 12)
+	p := testutil.Start(t, childLargeQProducer, seg, strconv.Itoa(n))
+	var buf []byte
+	for i := 0; i < n; i++ {
+		if buf, err = q.Recv(ctx, buf); err != nil {
+			t.Fatalf("Recv of message %d: %v", i, err)
+		}
+		if want := largeMessage(i); !bytes.Equal(buf, want) {
+			t.Fatalf("message %d: %d bytes, want %d, or different contents", i, len(buf), len(want))
+		}
+	}
+	testutil.WaitAll(t, p)
+	// A slot one byte smaller keeps the message right after the header.
+	small, err := ring.NewQueue(seg, "small", ring.QueueOptions{Slots: 1, SlotSize: ring.AlignFrom - 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := small.Send(ctx, []byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	smem, err := seg.Lookup("small", shm.KindQueue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := ring.QueueHeaderSize + (24+ring.AlignFrom-1+63)&^63; len(smem) != want { // ceil64(24 + slot_size)
+		t.Fatalf("queue of one %d-byte slot is %d bytes", ring.AlignFrom-1, len(smem))
+	}
+	if got := string(smem[ring.QueueHeaderSize+24 : ring.QueueHeaderSize+27]); got != "abc" {
+		t.Fatalf("a %d-byte slot holds %q at byte 24, want the message", ring.AlignFrom-1, got)
+	}
+	// A slot size 8 bytes larger would fit the stride after a 24-byte
+	// header but not at byte 64: the header is refused.
+	binary.NativeEndian.PutUint32(mem[8:], ring.AlignFrom+8)
+	if _, err := ring.OpenQueue(seg, "q"); !errors.Is(err, shm.ErrCorrupt) || !strings.Contains(err.Error(), "stride") {
+		t.Fatalf("OpenQueue with slot_size %d in a %d-byte stride: %v, want ErrCorrupt naming the stride", ring.AlignFrom+8, stride, err)
 	}
 }
 

@@ -98,7 +98,7 @@
 //
 // # Compatibility
 //
-// This layout is version 2 of the segment layout (shm.Version). Any change
+// This layout is version 3 of the segment layout (shm.Version). Any change
 // to it increments the version, and shm.Open refuses a segment of another
 // version: processes that share a segment must use builds of shmkit with
 // the same layout version. The kind number (5) never changes.

@@ -57,7 +57,7 @@ func TestCorruptSegments(t *testing.T) {
 		{"shorter than header", func(b []byte) []byte { return b[:100] }, shm.ErrCorrupt, "shorter than the 256-byte header"},
 		{"wrong magic", func(b []byte) []byte { b[1] = 'X'; return b }, shm.ErrCorrupt, "field magic (offset 0)"},
 		{"zero magic", func(b []byte) []byte { clear(b[:8]); return b }, shm.ErrCorrupt, "field magic"},
-		{"other version", func(b []byte) []byte { ne.PutUint32(b[shm.OffVersion:], 1); return b }, shm.ErrVersion, "field version (offset 8): unsupported layout version: segment has layout version 1, this build reads 2"},
+		{"other version", func(b []byte) []byte { ne.PutUint32(b[shm.OffVersion:], 1); return b }, shm.ErrVersion, "field version (offset 8): unsupported layout version: segment has layout version 1, this build reads 3"},
 		{"header size", func(b []byte) []byte { ne.PutUint32(b[shm.OffHeaderSize:], 128); return b }, shm.ErrCorrupt, "field header_size"},
 		{"size beyond file", func(b []byte) []byte { ne.PutUint64(b[shm.OffSize:], 1<<14); return b }, shm.ErrCorrupt, "field size"},
 		{"truncated file", func(b []byte) []byte { return b[:len(b)-4096] }, shm.ErrCorrupt, "header says 8192 bytes, file is 4096"},

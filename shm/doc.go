@@ -31,7 +31,7 @@
 //
 //	offset  size  field        written by                      how
 //	0       8     magic        creator, last of the header     "\x89SHMKIT\n"
-//	8       4     version      creator                         Version (2)
+//	8       4     version      creator                         Version (3)
 //	12      4     header_size  creator                         256
 //	16      8     size         creator                         total bytes = file size
 //	24      4     dir_offset   creator                         256

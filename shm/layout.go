@@ -13,7 +13,7 @@ import (
 // Version is the layout version this build writes and reads. Any change to
 // the byte layout of the header, the directory or any object kind bumps it;
 // a segment of another version is refused with ErrVersion.
-const Version = 2
+const Version = 3
 
 // magic opens every segment. The leading non-ASCII byte and the trailing
 // newline catch text-mode mangling, as in PNG.

@@ -143,7 +143,7 @@
 // # Compatibility
 //
 // The object layout, the form numbers, the seqlock protocol and the
-// fingerprint's grammar and hash are part of layout version 2 (see
+// fingerprint's grammar and hash are part of layout version 3 (see
 // shm.Version): changing any of them changes the version. Processes that
 // share a value must agree on T's layout, which Open checks; they need not
 // agree on its name.
@@ -294,7 +294,7 @@
 //
 // The map's layout, its form numbers, the entry and chunk format, the hash
 // function, the write protocol and the meaning of the dirty word are part
-// of layout version 2 (shm.Version). A reader accepts any geometry at least
+// of layout version 3 (shm.Version). A reader accepts any geometry at least
 // as large as the formula above gives, so a creator may be more generous.
 // Processes that share a map of NewMap must agree on the layout of K and V,
 // which OpenMap checks; a map of byte strings records no types, and every
