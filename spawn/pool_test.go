@@ -17,6 +17,7 @@ import (
 
 	"github.com/shmkit/shmkit/internal/proc"
 	"github.com/shmkit/shmkit/internal/testutil"
+	"github.com/shmkit/shmkit/ring"
 	"github.com/shmkit/shmkit/shm"
 	"github.com/shmkit/shmkit/spawn"
 	"github.com/shmkit/shmkit/value"
@@ -400,20 +401,27 @@ func TestPoolClose(t *testing.T) {
 	}
 }
 
+// TestPoolLargePayloads: payloads larger than a ring or a result slot come
+// back whole, with small result slots and with slots of ring.AlignFrom
+// bytes (whose messages start on a cache line of the slot).
 func TestPoolLargePayloads(t *testing.T) {
-	p := newPool(t, spawn.PoolOptions{Workers: 2, RingBytes: 64 << 10, ResultSlotSize: 1024})
-	var in [][]byte
-	for _, n := range []int{0, 1, 1000, 64 << 10, 1 << 20, 3<<20 + 5} {
-		in = append(in, bytes.Repeat([]byte("ab"), n/2))
-	}
-	out, err := echo.Map(context.Background(), p, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range in {
-		if !bytes.Equal(out[i], bytes.ToUpper(in[i])) {
-			t.Fatalf("payload %d: %d bytes back, want %d", i, len(out[i]), len(in[i]))
-		}
+	for _, slot := range []int{1024, ring.AlignFrom} {
+		t.Run(fmt.Sprintf("slot=%d", slot), func(t *testing.T) {
+			p := newPool(t, spawn.PoolOptions{Workers: 2, RingBytes: 64 << 10, ResultSlots: 4, ResultSlotSize: slot})
+			var in [][]byte
+			for _, n := range []int{0, 1, 1000, 64 << 10, 1 << 20, 3<<20 + 5} {
+				in = append(in, bytes.Repeat([]byte("ab"), n/2))
+			}
+			out, err := echo.Map(context.Background(), p, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range in {
+				if !bytes.Equal(out[i], bytes.ToUpper(in[i])) {
+					t.Fatalf("payload %d: %d bytes back, want %d", i, len(out[i]), len(in[i]))
+				}
+			}
+		})
 	}
 }
 
