@@ -189,11 +189,13 @@ func NewPool(ctx context.Context, opt PoolOptions) (*Pool, error) {
 		retries = 0
 	}
 	ringCap := uint64(1) << bitsLen(uint64(opt.RingBytes)-1)
-	// A result slot's stride in the Queue, or a little more: the message
-	// starts after a 24-byte slot header, or at byte 64 in slots of
-	// ring.AlignFrom bytes or more.
+	// The result queue: NewQueue rounds the slot count up to a power of
+	// two, and a slot's stride is at most ceil64(64 + slot size) (the
+	// message starts after a 24-byte slot header, or at byte 64 in slots
+	// of ring.AlignFrom bytes or more).
+	resultSlots := uint64(1) << bitsLen(uint64(opt.ResultSlots)-1)
 	stride := (64 + uint64(opt.ResultSlotSize) + 63) &^ 63
-	size := int64(opt.Workers)*int64(ringCap+512+statusStride) + int64(opt.ResultSlots+1)*int64(stride) + 1<<20
+	size := int64(opt.Workers)*int64(ringCap+512+statusStride) + int64(resultSlots+1)*int64(stride) + 1<<20
 	seg, err := shm.CreateAnon(size)
 	if err != nil {
 		return nil, fmt.Errorf("spawn: pool: %w", err)

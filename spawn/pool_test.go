@@ -402,12 +402,14 @@ func TestPoolClose(t *testing.T) {
 }
 
 // TestPoolLargePayloads: payloads larger than a ring or a result slot come
-// back whole, with small result slots and with slots of ring.AlignFrom
-// bytes (whose messages start on a cache line of the slot).
+// back whole, with small result slots, and with result slots just over
+// ring.AlignFrom bytes (whose messages start at byte 64 of the slot) in a
+// slot count that the queue rounds up to a power of two: the pool's
+// segment must hold that queue.
 func TestPoolLargePayloads(t *testing.T) {
-	for _, slot := range []int{1024, ring.AlignFrom} {
-		t.Run(fmt.Sprintf("slot=%d", slot), func(t *testing.T) {
-			p := newPool(t, spawn.PoolOptions{Workers: 2, RingBytes: 64 << 10, ResultSlots: 4, ResultSlotSize: slot})
+	for _, c := range []struct{ slots, size int }{{4, 1024}, {5, ring.AlignFrom + 8}} {
+		t.Run(fmt.Sprintf("slots=%d/size=%d", c.slots, c.size), func(t *testing.T) {
+			p := newPool(t, spawn.PoolOptions{Workers: 2, RingBytes: 64 << 10, ResultSlots: c.slots, ResultSlotSize: c.size})
 			var in [][]byte
 			for _, n := range []int{0, 1, 1000, 64 << 10, 1 << 20, 3<<20 + 5} {
 				in = append(in, bytes.Repeat([]byte("ab"), n/2))

@@ -151,8 +151,11 @@ func queueSlots(size int) int {
 	return n
 }
 
+// queueBytes bounds the bytes of the two queues: a slot's stride is at most
+// ceil64(64 + size) (the message follows a 24-byte slot header, or starts
+// at byte 64 in slots of ring.AlignFrom bytes or more).
 func queueBytes(size int) int {
-	return 2 * (queueSlots(size)*((size+24+63)/64*64) + 4096)
+	return 2 * (queueSlots(size)*((size+64+63)/64*64) + 4096)
 }
 
 func setupQueue(e *env) error {
