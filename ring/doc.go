@@ -98,10 +98,11 @@
 // consumers advance the shared positions after claiming, and help each
 // other advance them. Slots are published and freed with the same release
 // stores, and waiters use the same flag protocol and barrier as SPSC, with
-// wake-all: an idle consumer pool wakes together when work arrives. A
-// producer prefetches, for writing, the state line of the slot two
-// positions ahead, which a consumer on another core wrote last; without it,
-// every send waited for that line to cross between the cores.
+// wake-all: an idle consumer pool wakes together when work arrives. On
+// amd64 processors with PREFETCHW, a producer prefetches, for writing, the
+// state line of the slot two positions ahead, which a consumer on another
+// core wrote last; without it, every send waited for that line to cross
+// between the cores.
 //
 // # Crash behaviour
 //

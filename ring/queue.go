@@ -395,7 +395,8 @@ func (q *Queue) send(ctx context.Context, msg []byte, try bool) (bool, error) {
 }
 
 // sendAhead is how many positions ahead of EnqueuePos a producer
-// prefetches a slot's state line for writing: a consumer on another core
+// prefetches a slot's state line for writing, where prefetch.Enabled (amd64
+// with PREFETCHW; elsewhere it does not prefetch): a consumer on another core
 // wrote it last, and without the prefetch each send waited for it to cross.
 // Distances 1 to 4 measured alike; docs/design.md ("Prefetching the next
 // slots") has the figures.

@@ -323,7 +323,28 @@ func TestQueueLargeSlots(t *testing.T) {
 	if got := string(smem[ring.QueueHeaderSize+24 : ring.QueueHeaderSize+27]); got != "abc" {
 		t.Fatalf("a %d-byte slot holds %q at byte 24, want the message", ring.AlignFrom-1, got)
 	}
-	// A slot size 8 bytes larger would fit the stride after a 24-byte
+	// A slot 8 bytes larger takes one more cache line: the message at byte
+	// 64 needs ceil64(64 + slot_size) bytes, where after the 24-byte
+	// header the old stride would have held it.
+	wide, err := ring.NewQueue(seg, "wide", ring.QueueOptions{Slots: 1, SlotSize: ring.AlignFrom + 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wmem, err := seg.Lookup("wide", shm.KindQueue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := ring.QueueHeaderSize + ring.AlignFrom + 128; len(wmem) != want {
+		t.Fatalf("queue of one %d-byte slot is %d bytes, want %d", ring.AlignFrom+8, len(wmem), want)
+	}
+	full := bytes.Repeat([]byte{0xA5}, ring.AlignFrom+8)
+	if err := wide.Send(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := wide.Recv(ctx, nil); err != nil || !bytes.Equal(got, full) {
+		t.Fatalf("a full %d-byte slot: %d bytes back, %v", ring.AlignFrom+8, len(got), err)
+	}
+	// That slot size in the first queue's stride would fit after a 24-byte
 	// header but not at byte 64: the header is refused.
 	binary.NativeEndian.PutUint32(mem[8:], ring.AlignFrom+8)
 	if _, err := ring.OpenQueue(seg, "q"); !errors.Is(err, shm.ErrCorrupt) || !strings.Contains(err.Error(), "stride") {

@@ -99,7 +99,7 @@ const (
 // slow into a destination that does not start a cache line. Measured
 // (1 MiB messages between two processes, zero-copy): 50-56 µs a message
 // aligned, 68-72 µs at 8 bytes past a boundary; through a Queue with 1 MiB
-// slots, 75-78 µs aligned and 137-145 µs at 24 bytes past. At 4 KiB
+// slots, 62-70 µs aligned and 132-142 µs at 24 bytes past. At 4 KiB
 // alignment made no difference and at 64 KiB it was slower (Queue: 3.8-4.0
 // against 4.8-5.7 µs), so smaller messages are not padded.
 const AlignFrom = 1 << 20

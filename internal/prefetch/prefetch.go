@@ -9,9 +9,10 @@
 // that lets this core write it, so that the crossing overlaps the work on
 // the messages before it.
 //
-// On amd64 Write is PREFETCHW, used where CPUID reports it (PRFCHW, shown
-// as "3dnowprefetch" in /proc/cpuinfo); elsewhere, and on other
-// architectures, Enabled is false and Write does nothing. It is a hint: it
-// never faults and never changes memory, so a stale or wrong address costs
-// at most a cache line fetched for nothing.
+// On amd64 Write is PREFETCHW, and Enabled reports whether CPUID lists it
+// (PRFCHW, shown as "3dnowprefetch" in /proc/cpuinfo); callers call Write
+// only when Enabled is true. On other architectures Enabled is false and
+// Write does nothing. A prefetch is a hint: it never faults and never
+// changes memory, so a stale or wrong address costs at most a cache line
+// fetched for nothing.
 package prefetch
