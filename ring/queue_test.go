@@ -277,7 +277,7 @@ func TestQueueLargeSlots(t *testing.T) {
 	}
 	// Where the bytes land: slot 0 holds message 0 from byte 64 on, its
 	// length at byte 16.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*testutil.Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Timeout)
 	defer cancel()
 	first := largeMessage(0)
 	if err := q.Send(ctx, first); err != nil {

@@ -210,7 +210,7 @@ func testStream(t *testing.T, n, capacity int, large bool) {
 		mode = "large"
 	}
 	p := testutil.Start(t, childStreamProducer, seg, strconv.FormatUint(total, 10), mode)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*testutil.Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Timeout)
 	defer cancel()
 	lens := rand.New(rand.NewPCG(1, 2))
 	streamLen := func(r *rand.Rand) int { return streamLen(r, large) }
