@@ -158,9 +158,8 @@ type SPSC struct {
 		// by reserve and is 0 until then, after a takeover too.
 		limit      uint64
 		sent       uint64
-		pending    int // reserved payload bytes, -1 when none
-		pendingPos uint64
-		pendingPad uint64
+		pending    int    // reserved payload bytes, -1 when none
+		pendingPad uint64 // the reservation is at tail, after this pad
 		spin       spin.Budget
 	}
 	_ [64]byte // keep the two goroutines' state on different cache lines
@@ -314,6 +313,13 @@ func (r *SPSC) hdr(off uint64) *uint64 { return layout.U64(r.data, int(off)) }
 // memory), so the word lies inside the data area.
 func (r *SPSC) word(off uint64) *uint64 {
 	return (*uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(r.data)), off))
+}
+
+// bytes is r.data[off:off+n:off+n] without its bounds checks, for the fast
+// paths and for reservations: the caller has checked that off+n is at most
+// the capacity (room, plain, or the general path's checks).
+func (r *SPSC) bytes(off, n uint64) []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(r.data)), off)), n)
 }
 
 func (r *SPSC) lap(pos uint64) uint64 { return (pos >> (r.shift & 63)) & 0xFFFF << recLapShift }
@@ -555,13 +561,12 @@ func (r *SPSC) Reserve(ctx context.Context, n int) ([]byte, error) {
 }
 
 // reserved records a reservation of n bytes after pad bytes at stream
-// position pos, which room or waitFree found free, and returns the space.
+// position pos, the producer's tail, which room or waitFree found free, and
+// returns the space.
 func (r *SPSC) reserved(pos uint64, n int, pad uint64) []byte {
 	r.p.pending = n
-	r.p.pendingPos = pos
 	r.p.pendingPad = pad
-	start := pos&r.mask + recHeader + pad
-	return r.data[start : start+uint64(n) : start+uint64(n)]
+	return r.bytes(pos&r.mask+recHeader+pad, uint64(n))
 }
 
 // reserve is Reserve; with try it returns nil, nil instead of waiting.
@@ -627,7 +632,7 @@ func (r *SPSC) Commit(n int) error {
 		r.badCommit(n)
 	}
 	r.p.pending = -1
-	r.publish(r.p.pendingPos, uint64(n), r.p.pendingPad)
+	r.publish(r.p.tail, uint64(n), r.p.pendingPad)
 	return nil
 }
 
@@ -662,7 +667,7 @@ func (r *SPSC) publish(pos, n, pad uint64) {
 func (r *SPSC) Send(ctx context.Context, msg []byte) error {
 	if pos, ok := r.room(len(msg)); ok {
 		start := pos&r.mask + recHeader
-		copy(r.data[start:start+uint64(len(msg))], msg)
+		copy(r.bytes(start, uint64(len(msg))), msg)
 		r.publish(pos, uint64(len(msg)), 0)
 		return nil
 	}
@@ -962,7 +967,7 @@ func (r *SPSC) peek(ctx context.Context, op string, try, eof bool) ([]byte, erro
 			start := r.c.head&r.mask + recHeader
 			r.c.peeked = true
 			r.c.peekSize = recordSize(int(n))
-			return r.data[start : start+n : start+n], nil
+			return r.bytes(start, n), nil
 		}
 	}
 	if !r.c.role {
@@ -999,7 +1004,7 @@ func (r *SPSC) peek(ctx context.Context, op string, try, eof bool) ([]byte, erro
 	start := r.c.head&r.mask + recHeader + recPad(h)
 	r.c.peeked = true
 	r.c.peekSize = recordSize(int(n)) + recPad(h)
-	return r.data[start : start+n : start+n], nil
+	return r.bytes(start, n), nil // next checked the record's bounds
 }
 
 // Release frees the message returned by Peek. It publishes the space to the
@@ -1022,7 +1027,7 @@ func (r *SPSC) Recv(ctx context.Context, dst []byte) ([]byte, error) {
 	if r.c.role && !r.c.peeked {
 		if n, ok := r.plain(); ok {
 			start := r.c.head&r.mask + recHeader
-			dst = append(dst[:0], r.data[start:start+n]...)
+			dst = append(dst[:0], r.bytes(start, n)...)
 			r.c.head += recordSize(int(n))
 			r.c.recv++
 			r.publishHead()
