@@ -30,13 +30,25 @@ type CompressOptions struct {
 	// Threshold is the smallest message, in bytes, that is compressed;
 	// shorter ones are sent as they are. Zero means 1024.
 	Threshold int
+
+	// MaxMessage is the largest message, in bytes, that Send accepts and
+	// Recv decompresses; a frame that claims a longer message is
+	// ErrCorrupt, so damaged or hostile bytes in the ring cannot make the
+	// receiver allocate more. Both ends should use the same value. Zero
+	// means DefaultMaxMessage.
+	MaxMessage int
 }
+
+// DefaultMaxMessage is CompressOptions.MaxMessage's default: 64 MiB.
+const DefaultMaxMessage = 64 << 20
 
 // Compress returns a Messenger that sends messages of at least
 // opt.Threshold bytes compressed with S2 (github.com/klauspost/compress/s2),
 // and decompresses what it receives. Every message gains a one-byte frame
-// tag, so both ends must use Compress; a message that does not shrink is
-// sent as it is.
+// tag, so both ends must use Compress, and the largest message the wrapped
+// Messenger carries is one byte less; a message that does not shrink is
+// sent as it is. Send returns ErrTooLarge for a message over
+// opt.MaxMessage.
 //
 // Compression trades CPU for ring space: it pays when messages are large and
 // compressible and the ring is sized by memory (or shared by many
@@ -49,7 +61,10 @@ func Compress(m Messenger, opt CompressOptions) Messenger {
 	if opt.Threshold <= 0 {
 		opt.Threshold = 1024
 	}
-	return &compressed{m: m, threshold: opt.Threshold}
+	if opt.MaxMessage <= 0 {
+		opt.MaxMessage = DefaultMaxMessage
+	}
+	return &compressed{m: m, threshold: opt.Threshold, max: opt.MaxMessage}
 }
 
 // Frame tags.
@@ -61,6 +76,11 @@ const (
 type compressed struct {
 	m         Messenger
 	threshold int
+	max       int // largest message before compression
+}
+
+func (c *compressed) tooLarge(msg []byte) error {
+	return fmt.Errorf("ring: compress: %w: %d bytes, MaxMessage is %d", ErrTooLarge, len(msg), c.max)
 }
 
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
@@ -101,6 +121,9 @@ func compressible(msg []byte) bool {
 }
 
 func (c *compressed) Send(ctx context.Context, msg []byte) error {
+	if len(msg) > c.max {
+		return c.tooLarge(msg)
+	}
 	f, buf := c.frame(msg)
 	err := c.m.Send(ctx, f)
 	bufPool.Put(buf)
@@ -108,6 +131,9 @@ func (c *compressed) Send(ctx context.Context, msg []byte) error {
 }
 
 func (c *compressed) TrySend(msg []byte) (bool, error) {
+	if len(msg) > c.max {
+		return false, c.tooLarge(msg)
+	}
 	f, buf := c.frame(msg)
 	ok, err := c.m.TrySend(f)
 	bufPool.Put(buf)
@@ -120,11 +146,18 @@ func (c *compressed) unframe(dst, f []byte) ([]byte, error) {
 	}
 	switch f[0] {
 	case tagRaw:
+		if len(f)-1 > c.max {
+			return dst[:0], fmt.Errorf("%w: a %d-byte message, MaxMessage is %d", errFrame, len(f)-1, c.max)
+		}
 		return append(dst[:0], f[1:]...), nil
 	case tagS2:
 		n, err := s2.DecodedLen(f[1:])
 		if err != nil {
 			return dst[:0], fmt.Errorf("%w: %w", errFrame, err)
+		}
+		if n > c.max {
+			// Checked before allocating: the length is the sender's word.
+			return dst[:0], fmt.Errorf("%w: claims a %d-byte message, MaxMessage is %d", errFrame, n, c.max)
 		}
 		if cap(dst) < n {
 			dst = make([]byte, n)

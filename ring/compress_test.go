@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/shmkit/shmkit/internal/testutil"
@@ -76,5 +77,69 @@ func TestCompress(t *testing.T) {
 	c.Close()
 	if _, err := c.Recv(ctx, nil); !errors.Is(err, ring.ErrClosed) {
 		t.Fatalf("Recv after Close = %v", err)
+	}
+}
+
+// TestCompressMaxMessage: Send refuses a message over MaxMessage, and Recv
+// refuses a frame that claims one, before allocating for it.
+func TestCompressMaxMessage(t *testing.T) {
+	seg := testutil.Segment(t, 1<<20)
+	r, err := ring.NewSPSC(seg, "r", 256<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const max = 10000
+	c := ring.Compress(r, ring.CompressOptions{Threshold: 100, MaxMessage: max})
+	text := bytes.Repeat([]byte("0123456789"), max/10)
+	if err := c.Send(ctx, text); err != nil {
+		t.Fatalf("Send of exactly MaxMessage bytes: %v", err)
+	}
+	if got, err := c.Recv(ctx, nil); err != nil || !bytes.Equal(got, text) {
+		t.Fatalf("Recv of exactly MaxMessage bytes: %d bytes, %v", len(got), err)
+	}
+	over := append(text, '!')
+	if err := c.Send(ctx, over); !errors.Is(err, ring.ErrTooLarge) {
+		t.Fatalf("Send of MaxMessage+1 bytes = %v, want ErrTooLarge", err)
+	}
+	if ok, err := c.TrySend(over); ok || !errors.Is(err, ring.ErrTooLarge) {
+		t.Fatalf("TrySend of MaxMessage+1 bytes = %v, %v, want ErrTooLarge", ok, err)
+	}
+	if r.Len() != 0 {
+		t.Fatalf("refused messages reached the ring: Len %d", r.Len())
+	}
+
+	// Frames written past Compress: one compressed by a sender with a
+	// larger MaxMessage, one raw, and one whose S2 header claims 4 GiB
+	// (a varint of 0xFFFFFFFF) over a few bytes.
+	big := ring.Compress(r, ring.CompressOptions{Threshold: 100, MaxMessage: 2 * max})
+	if err := big.Send(ctx, append(text, text...)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Recv(ctx, nil); !errors.Is(err, shm.ErrCorrupt) {
+		t.Fatalf("Recv of a compressed frame over MaxMessage = %v, want ErrCorrupt", err)
+	}
+	if err := r.Send(ctx, append([]byte{0}, over...)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Recv(ctx, nil); !errors.Is(err, shm.ErrCorrupt) {
+		t.Fatalf("Recv of a raw frame over MaxMessage = %v, want ErrCorrupt", err)
+	}
+	d := ring.Compress(r, ring.CompressOptions{}) // the default MaxMessage
+	if err := r.Send(ctx, []byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = d.Recv(ctx, nil)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, shm.ErrCorrupt) {
+		t.Fatalf("Recv of a frame claiming 4 GiB = %v, want ErrCorrupt", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("Recv of a frame claiming 4 GiB allocated %d bytes", n)
+	}
+	if r.Len() != 0 {
+		t.Fatalf("%d frames left in the ring", r.Len())
 	}
 }

@@ -118,7 +118,10 @@
 //     again.
 //   - Queue producer killed between claiming a slot and publishing it: the
 //     consumer waiting at that slot checks the claimer's pid and start time
-//     after 25 ms, skips the slot, and counts the message in Lost. Queue
+//     after 25 ms, skips the slot, and counts the message in Lost. (A
+//     claimer killed in the few instructions before it records its start
+//     time is checked by pid alone: its slot is skipped once no process
+//     has that pid.) Queue
 //     consumer killed while reading: the producer that laps round to the
 //     slot frees it the same way. Nothing else is lost: at most the one
 //     message the dead process held, and Lost counts it.

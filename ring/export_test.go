@@ -1,5 +1,7 @@
 package ring
 
+import "sync/atomic"
+
 // SPSCHeaderSize is the size of an SPSC ring's header, for tests that reach
 // into the data area.
 const SPSCHeaderSize = spscHeaderSize
@@ -24,3 +26,34 @@ func SetAlignFrom(r *SPSC, n int) {
 
 // SPSCTailOffset is the offset of Tail in an SPSC ring's header.
 const SPSCTailOffset = offSTail
+
+// sleeping reports whether a waiter has recorded that it may be asleep on
+// s: set before it sleeps and cleared only by a wake, so a test that sees
+// it knows a blocked call got past its spinning.
+func (s sleeper) sleeping() bool { return atomic.LoadUint32(s.flag) != 0 }
+
+// SPSCSleeping reports whether r's consumer (data) or producer (!data)
+// waits asleep.
+func SPSCSleeping(r *SPSC, data bool) bool {
+	if data {
+		return r.dataWait.sleeping()
+	}
+	return r.spaceWait.sleeping()
+}
+
+// QueueSleeping reports whether a consumer (notEmpty) or a producer
+// (!notEmpty) of q waits asleep.
+func QueueSleeping(q *Queue, notEmpty bool) bool {
+	if notEmpty {
+		return q.notEmpty.sleeping()
+	}
+	return q.notFull.sleeping()
+}
+
+// ConnSleeping reports whether c waits asleep to receive (recv) or to send.
+func ConnSleeping(c *Conn, recv bool) bool {
+	if recv {
+		return c.in.dataWait.sleeping()
+	}
+	return c.out.spaceWait.sleeping()
+}

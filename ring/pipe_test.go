@@ -43,6 +43,7 @@ func echo(ctx context.Context, conn *ring.Conn) error {
 //	echo    sends back every message until EOF
 //	hold    raises flag a and waits to be killed
 //	send2   sends two messages, raises flag a, waits to be killed
+//	send2-close  sends two messages, closes its end, raises flag a, waits
 //	sha     reads the byte stream to EOF and sends back its SHA-256
 //	open    reports in flag b whether OpenPipe returned ErrBusy
 var childPipe = spawn.Register("TestPipe", func(ctx context.Context, c *spawn.Child) error {
@@ -68,9 +69,12 @@ var childPipe = spawn.Register("TestPipe", func(ctx context.Context, c *spawn.Ch
 	switch c.Args()[0] {
 	case "echo":
 		return echo(ctx, conn)
-	case "send2":
+	case "send2", "send2-close":
 		conn.Send(ctx, []byte("one"))
 		conn.Send(ctx, []byte("two"))
+		if c.Args()[0] == "send2-close" {
+			conn.Close()
+		}
 	case "sha":
 		h := sha256.New()
 		if _, err := io.Copy(h, conn); err != nil {
@@ -173,6 +177,67 @@ func TestPipeClose(t *testing.T) {
 	if err := end1.Send(ctx, []byte("c")); !errors.Is(err, ring.ErrClosed) {
 		t.Fatalf("Send to a closed end = %v, want ErrClosed", err)
 	}
+}
+
+// TestPipeTryAndCancel: TryRecv on empty and TrySend on full, blocking
+// calls cancelled while asleep, and a Read that leaves a message partly
+// read followed by Recv, which goes on with the next whole message; then
+// the other process closes its end and this one gets io.EOF itself.
+func TestPipeTryAndCancel(t *testing.T) {
+	seg, conn, f := newPipe(t, 256)
+	ctx := context.Background()
+	if m, ok, err := conn.TryRecv(nil); ok || err != nil || len(m) != 0 {
+		t.Fatalf("TryRecv on empty = %q, %v, %v; want nothing", m, ok, err)
+	}
+	err := cancelAsleep(t, "Recv to sleep on the empty pipe", func() bool { return ring.ConnSleeping(conn, true) },
+		func(ctx context.Context) error { _, err := conn.Recv(ctx, nil); return err })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Recv on empty, cancelled = %v, want context.Canceled", err)
+	}
+	// Fill this end's sending ring: nobody reads it yet.
+	sent := 0
+	for {
+		ok, err := conn.TrySend([]byte("0123456789"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		sent++
+	}
+	if sent != 10 { // 24-byte records, less the 8 bytes kept for the next header
+		t.Fatalf("a 256-byte ring took %d 10-byte messages, want 10", sent)
+	}
+	if conn.Len() != 0 {
+		t.Fatalf("Len counts the other direction: %d", conn.Len())
+	}
+	err = cancelAsleep(t, "Send to sleep on the full pipe", func() bool { return ring.ConnSleeping(conn, false) },
+		func(ctx context.Context) error { return conn.Send(ctx, []byte("more")) })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Send on full, cancelled = %v, want context.Canceled", err)
+	}
+
+	p := testutil.Start(t, childPipe, seg, "send2-close")
+	testutil.WaitFor(t, testutil.Timeout, "the child to send and close", func() bool { return atomic.LoadUint32(&f.a) == 1 })
+	buf := make([]byte, 2)
+	if n, err := conn.Read(buf); n != 2 || err != nil || string(buf) != "on" {
+		t.Fatalf("Read of 2 bytes = %d, %v, %q; want \"on\"", n, err, buf[:n])
+	}
+	if m, err := conn.Recv(ctx, nil); err != nil || string(m) != "two" {
+		t.Fatalf("Recv after a partial Read = %q, %v; want the next whole message \"two\"", m, err)
+	}
+	if _, err := conn.Recv(ctx, nil); err != io.EOF {
+		t.Fatalf("Recv after the other process closed = %v, want io.EOF itself", err)
+	}
+	if n, err := conn.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("Read after the other process closed = %d, %v, want io.EOF itself", n, err)
+	}
+	if err := conn.Send(ctx, []byte("x")); !errors.Is(err, ring.ErrClosed) {
+		t.Fatalf("Send after the other end closed = %v, want ErrClosed", err)
+	}
+	p.Kill()
+	p.Wait()
 }
 
 func TestPipePeerDies(t *testing.T) {

@@ -185,20 +185,21 @@ func TestQueueBasics(t *testing.T) {
 	if q.Len() != 4 {
 		t.Fatalf("Len %d", q.Len())
 	}
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel()
-	if err := q.Send(tctx, []byte("x")); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Send on full = %v, want DeadlineExceeded", err)
+	// Cancelled while asleep on full, and on empty below.
+	err = cancelAsleep(t, "Send to sleep on the full queue", func() bool { return ring.QueueSleeping(q, false) },
+		func(ctx context.Context) error { return q.Send(ctx, []byte("x")) })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Send on full, cancelled = %v, want context.Canceled", err)
 	}
 	for i := 0; i < 4; i++ {
 		if m, err := q.Recv(ctx, nil); err != nil || string(m) != strconv.Itoa(i) {
 			t.Fatalf("Recv %d = %q, %v", i, m, err)
 		}
 	}
-	cctx, ccancel := context.WithCancel(ctx)
-	go func() { time.Sleep(5 * time.Millisecond); ccancel() }()
-	if _, err := q.Recv(cctx, nil); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Recv on empty, cancelled = %v", err)
+	err = cancelAsleep(t, "Recv to sleep on the empty queue", func() bool { return ring.QueueSleeping(q, true) },
+		func(ctx context.Context) error { _, err := q.Recv(ctx, nil); return err })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Recv on empty, cancelled = %v, want context.Canceled", err)
 	}
 	for _, m := range []string{"", "0123456789"} {
 		if err := q.Send(ctx, []byte(m)); err != nil {
@@ -352,28 +353,53 @@ func TestQueueLargeSlots(t *testing.T) {
 	}
 }
 
-// A producer blocked on a full queue and a consumer blocked on an empty one
-// both return when the queue closes.
+// childQBlock opens queue args[1] and, per args[0], sends to it ("send":
+// the test has filled it; first a message too large for it, which must
+// fail at once) or receives from it ("recv": the test left it empty). The
+// call must block until the test closes the queue, and then
+// fail with ErrClosed.
+var childQBlock = spawn.Register("TestQueueCloseWakesWaiters", func(ctx context.Context, c *spawn.Child) error {
+	q, err := ring.OpenQueue(c.Segments()[0], c.Args()[1])
+	if err != nil {
+		return err
+	}
+	if c.Args()[0] == "send" {
+		if err := q.Send(ctx, make([]byte, q.SlotSize()+1)); !errors.Is(err, ring.ErrTooLarge) {
+			return fmt.Errorf("Send of SlotSize+1 bytes to a full queue = %v, want ErrTooLarge at once", err)
+		}
+		err = q.Send(ctx, []byte("y"))
+	} else {
+		_, err = q.Recv(ctx, nil)
+	}
+	if !errors.Is(err, ring.ErrClosed) {
+		return fmt.Errorf("blocked %s after Close = %v, want ErrClosed", c.Args()[0], err)
+	}
+	return nil
+})
+
+// TestQueueCloseWakesWaiters: a producer asleep on a full queue and a
+// consumer asleep on an empty one, in other processes, both return
+// ErrClosed when the queue closes.
 func TestQueueCloseWakesWaiters(t *testing.T) {
 	seg := testutil.Segment(t, 1<<20)
 	full, _ := ring.NewQueue(seg, "full", ring.QueueOptions{Slots: 1, SlotSize: 8})
 	empty, _ := ring.NewQueue(seg, "empty", ring.QueueOptions{Slots: 1, SlotSize: 8})
-	full.Send(context.Background(), []byte("x"))
-	errs := make(chan error, 2)
-	go func() { errs <- full.Send(context.Background(), []byte("y")) }()
-	go func() { _, err := empty.Recv(context.Background(), nil); errs <- err }()
-	time.Sleep(10 * time.Millisecond) // let both block (the result is the same if they have not)
+	if err := full.Send(context.Background(), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	sender := testutil.Start(t, childQBlock, seg, "send", "full")
+	receiver := testutil.Start(t, childQBlock, seg, "recv", "empty")
+	testutil.WaitFor(t, testutil.Timeout, "the sender to sleep on the full queue", func() bool { return ring.QueueSleeping(full, false) })
+	testutil.WaitFor(t, testutil.Timeout, "the receiver to sleep on the empty queue", func() bool { return ring.QueueSleeping(empty, true) })
 	full.Close()
 	empty.Close()
-	for i := 0; i < 2; i++ {
-		select {
-		case err := <-errs:
-			if !errors.Is(err, ring.ErrClosed) {
-				t.Fatalf("blocked call after Close = %v, want ErrClosed", err)
-			}
-		case <-time.After(testutil.Timeout):
-			t.Fatal("blocked call did not return after Close")
-		}
+	testutil.WaitAll(t, sender, receiver)
+	// The message sent before Close is still received, then ErrClosed.
+	if m, err := full.Recv(context.Background(), nil); err != nil || string(m) != "x" {
+		t.Fatalf("Recv after Close = %q, %v; want the message sent before it", m, err)
+	}
+	if _, err := full.Recv(context.Background(), nil); !errors.Is(err, ring.ErrClosed) {
+		t.Fatalf("Recv of a drained, closed queue = %v, want ErrClosed", err)
 	}
 }
 
@@ -508,32 +534,42 @@ func killMidway(t *testing.T, seg *shm.Segment, f *flags, what string, args ...s
 	p.Wait()
 }
 
+// TestQueueProducerKilledMidSend: a producer killed holding a claimed slot,
+// after storing its claim record (its start time) or before: consumers
+// waiting at the slot find the claimer dead (by pid and start time, or by
+// pid alone) and skip it, losing only that message.
 func TestQueueProducerKilledMidSend(t *testing.T) {
-	seg, q, f := crashQueue(t)
-	killMidway(t, seg, f, "the producer to stop mid-send", "producer", "3")
-	// Others carry on: 20 more messages (over two laps of the slots).
-	go func() {
-		for i := 0; i < 20; i++ {
-			q.Send(context.Background(), []byte(fmt.Sprintf("live %d", i)))
-		}
-	}()
-	var got []string
-	for len(got) < 23 {
-		m, err := q.Recv(context.Background(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, string(m))
-	}
-	want := []string{"dead 0", "dead 1", "dead 2"}
-	for i := 0; i < 20; i++ {
-		want = append(want, fmt.Sprintf("live %d", i))
-	}
-	if strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Fatalf("received %v\nwant     %v", got, want)
-	}
-	if q.Lost() != 1 {
-		t.Fatalf("Lost = %d, want 1 (the message the killed producer held)", q.Lost())
+	for _, when := range []string{"after-record", "before-record"} {
+		t.Run(when, func(t *testing.T) {
+			seg, q, f := crashQueue(t)
+			killMidway(t, seg, f, "the producer to stop mid-send", "producer", "3", when)
+			// Others carry on: 20 more messages (over two laps of the slots).
+			go func() {
+				for i := 0; i < 20; i++ {
+					q.Send(context.Background(), []byte(fmt.Sprintf("live %d", i)))
+				}
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), testutil.Timeout)
+			defer cancel()
+			var got []string
+			for len(got) < 23 {
+				m, err := q.Recv(ctx, nil)
+				if err != nil {
+					t.Fatalf("Recv after %q: %v (the dead producer's slot was not skipped)", got, err)
+				}
+				got = append(got, string(m))
+			}
+			want := []string{"dead 0", "dead 1", "dead 2"}
+			for i := 0; i < 20; i++ {
+				want = append(want, fmt.Sprintf("live %d", i))
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("received %v\nwant     %v", got, want)
+			}
+			if q.Lost() != 1 {
+				t.Fatalf("Lost = %d, want 1 (the message the killed producer held)", q.Lost())
+			}
+		})
 	}
 }
 

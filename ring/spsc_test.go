@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -38,6 +39,34 @@ func newFlags(tb testing.TB, seg *shm.Segment) *flags {
 
 func openFlags(seg *shm.Segment) (*flags, error) {
 	return testutil.OpenOverlay[flags](seg, "flags")
+}
+
+// cancelAsleep runs call in a goroutine, waits until asleep reports that
+// it sleeps (what names the wait), cancels call's context and returns
+// call's error: a test of cancellation that knows the call blocked.
+func cancelAsleep(t *testing.T, what string, asleep func() bool, call func(context.Context) error) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- call(ctx) }()
+	testutil.WaitFor(t, testutil.Timeout, what, func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("%s: returned %v before it slept", what, err)
+			return true
+		default:
+			return asleep()
+		}
+	})
+	cancel()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(testutil.Timeout):
+		t.Fatalf("%s: still blocked %v after its context was cancelled", what, testutil.Timeout)
+		return nil
+	}
 }
 
 // childRing opens, in a child, the flags and the ring "r" of its segment.
@@ -400,10 +429,10 @@ func TestSPSCFullAndEmpty(t *testing.T) {
 	if _, err := r.Reserve(context.Background(), -1); !errors.Is(err, ring.ErrTooLarge) {
 		t.Fatalf("Reserve(-1) = %v, want ErrTooLarge", err)
 	}
-	// Waiting on empty ends with the context.
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	go func() { time.Sleep(5 * time.Millisecond); cancel2() }()
-	if _, err := r.Recv(ctx2, nil); !errors.Is(err, context.Canceled) {
+	// Waiting on empty ends with the context, cancelled while asleep.
+	err = cancelAsleep(t, "Recv to sleep on the empty ring", func() bool { return ring.SPSCSleeping(r, true) },
+		func(ctx context.Context) error { _, err := r.Recv(ctx, nil); return err })
+	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Recv on empty, cancelled = %v, want context.Canceled", err)
 	}
 	// And the ring still works.
@@ -450,6 +479,86 @@ func TestSPSCClose(t *testing.T) {
 	}
 }
 
+// childSPSCBlock, per args[0], fills ring "full" and sends once more
+// ("send"), or receives from ring "empty" ("recv"). Before blocking, a
+// sender checks that a message too large for the ring fails at once. The
+// blocking call must end with ErrClosed when the test closes the ring;
+// the sender counts what it sent in flags.n.
+var childSPSCBlock = spawn.Register("TestSPSCCloseWakesWaiters", func(ctx context.Context, c *spawn.Child) error {
+	seg := c.Segments()[0]
+	f, err := openFlags(seg)
+	if err != nil {
+		return err
+	}
+	if c.Args()[0] == "recv" {
+		r, err := ring.OpenSPSC(seg, "empty")
+		if err != nil {
+			return err
+		}
+		if _, err := r.Recv(ctx, nil); !errors.Is(err, ring.ErrClosed) {
+			return fmt.Errorf("Recv on empty after Close = %v, want ErrClosed", err)
+		}
+		return nil
+	}
+	r, err := ring.OpenSPSC(seg, "full")
+	if err != nil {
+		return err
+	}
+	for {
+		ok, err := r.TrySend([]byte(fmt.Sprintf("m%d", atomic.LoadInt64(&f.n))))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		atomic.AddInt64(&f.n, 1)
+	}
+	if err := r.Send(ctx, make([]byte, r.MaxMessage()+1)); !errors.Is(err, ring.ErrTooLarge) {
+		return fmt.Errorf("Send of MaxMessage+1 bytes to a full ring = %v, want ErrTooLarge at once", err)
+	}
+	if err := r.Send(ctx, []byte("late")); !errors.Is(err, ring.ErrClosed) {
+		return fmt.Errorf("Send on full after Close = %v, want ErrClosed", err)
+	}
+	return nil
+})
+
+// TestSPSCCloseWakesWaiters: a producer asleep on a full ring and a
+// consumer asleep on an empty one, in other processes, both return
+// ErrClosed when this process closes the rings; what was sent before is
+// still received.
+func TestSPSCCloseWakesWaiters(t *testing.T) {
+	seg := testutil.Segment(t, 1<<16)
+	full, err := ring.NewSPSC(seg, "full", 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty, err := ring.NewSPSC(seg, "empty", 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFlags(t, seg)
+	sender := testutil.Start(t, childSPSCBlock, seg, "send")
+	receiver := testutil.Start(t, childSPSCBlock, seg, "recv")
+	testutil.WaitFor(t, testutil.Timeout, "the sender to sleep on the full ring", func() bool { return ring.SPSCSleeping(full, false) })
+	testutil.WaitFor(t, testutil.Timeout, "the receiver to sleep on the empty ring", func() bool { return ring.SPSCSleeping(empty, true) })
+	full.Close()
+	empty.Close()
+	testutil.WaitAll(t, sender, receiver)
+	n := int(atomic.LoadInt64(&f.n))
+	if n != 3 {
+		t.Fatalf("the sender filled a 64-byte ring with %d two-byte messages, want 3", n)
+	}
+	for i := 0; i < n; i++ {
+		if m, err := full.Recv(context.Background(), nil); err != nil || string(m) != fmt.Sprintf("m%d", i) {
+			t.Fatalf("Recv %d after Close = %q, %v", i, m, err)
+		}
+	}
+	if _, err := full.Recv(context.Background(), nil); !errors.Is(err, ring.ErrClosed) {
+		t.Fatalf("Recv of the drained, closed ring = %v, want ErrClosed", err)
+	}
+}
+
 func TestSPSCMisuse(t *testing.T) {
 	seg := testutil.Segment(t, 1<<16)
 	r, _ := ring.NewSPSC(seg, "r", 1024)
@@ -476,7 +585,8 @@ func TestSPSCMisuse(t *testing.T) {
 
 // childRole acts on the ring per args: "send N" sends N messages and then
 // raises flag a and blocks; "recv" receives one message, raises flag a and
-// blocks; "try-send" reports (in flag b) whether sending failed with ErrBusy.
+// blocks; "recv-peek" receives "mI", peeks "mK" without releasing it,
+// stores K+1 in flag b, raises flag a and blocks; "try-send" reports (in flag b) whether sending failed with ErrBusy.
 var childRole = spawn.Register("TestSPSCRoles", func(ctx context.Context, c *spawn.Child) error {
 	seg := c.Segments()[0]
 	r, err := ring.OpenSPSC(seg, "r")
@@ -508,6 +618,19 @@ var childRole = spawn.Register("TestSPSCRoles", func(ctx context.Context, c *spa
 		if _, err := r.Recv(ctx, nil); err != nil {
 			return err
 		}
+	case "recv-peek":
+		if _, err := r.Recv(ctx, nil); err != nil {
+			return err
+		}
+		m, err := r.Peek(ctx)
+		if err != nil {
+			return err
+		}
+		var k uint32
+		if _, err := fmt.Sscanf(string(m), "m%d", &k); err != nil {
+			return fmt.Errorf("peeked %q: %v", m, err)
+		}
+		atomic.StoreUint32(&f.b, k+1)
 	case "try-send":
 		if err := r.Send(ctx, []byte("x")); errors.Is(err, ring.ErrBusy) {
 			atomic.StoreUint32(&f.b, 1)
@@ -562,6 +685,10 @@ func TestSPSCRoles(t *testing.T) {
 	}
 }
 
+// TestSPSCConsumerDies: a consumer killed with a message peeked and not
+// released. The producer, waiting for space, gets ErrPeerDied; a new
+// consumer starts at the last released position, so it receives the
+// peeked message again, and not the one the dead consumer released.
 func TestSPSCConsumerDies(t *testing.T) {
 	seg := testutil.Segment(t, 1<<20)
 	r, err := ring.NewSPSC(seg, "r", 64)
@@ -569,9 +696,12 @@ func TestSPSCConsumerDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFlags(t, seg)
-	// Fill the ring, so that the next Send waits for the consumer.
-	for {
-		ok, err := r.TrySend([]byte("0123456789"))
+	ctx := context.Background()
+	// Fill the ring (three 16-byte records), so that the next Send waits
+	// for the consumer.
+	sent := 0
+	for ; ; sent++ {
+		ok, err := r.TrySend([]byte(fmt.Sprintf("m%d", sent)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -579,20 +709,47 @@ func TestSPSCConsumerDies(t *testing.T) {
 			break
 		}
 	}
-	consumer := testutil.Start(t, childRole, seg, "recv")
-	testutil.WaitFor(t, testutil.Timeout, "the consumer to receive", func() bool { return atomic.LoadUint32(&f.a) == 1 })
-	if err := r.Send(context.Background(), []byte("fits now")); err != nil {
+	if sent != 3 {
+		t.Fatalf("a 64-byte ring took %d two-byte messages, want 3", sent)
+	}
+	consumer := testutil.Start(t, childRole, seg, "recv-peek") // receives m0, peeks m1
+	testutil.WaitFor(t, testutil.Timeout, "the consumer to receive and peek", func() bool { return atomic.LoadUint32(&f.a) == 1 })
+	if got := atomic.LoadUint32(&f.b); got != 1+1 {
+		t.Fatalf("the consumer peeked message %d, want 1", int(got)-1)
+	}
+	if err := r.Send(ctx, []byte("m3")); err != nil { // m0's space
 		t.Fatal(err)
 	}
 	consumer.Kill()
 	consumer.Wait()
-	if err := r.Send(context.Background(), []byte("no room, nobody reads")); !errors.Is(err, ring.ErrPeerDied) {
-		t.Fatalf("Send to a dead consumer = %v, want ErrPeerDied", err)
+	if err := r.Send(ctx, []byte("m4")); !errors.Is(err, ring.ErrPeerDied) {
+		t.Fatalf("Send to a full ring whose consumer died = %v, want ErrPeerDied", err)
 	}
-	// A new consumer takes over and finds the messages (one was received
-	// by the dead consumer and released: it is not received again).
-	if m, err := r.Recv(context.Background(), nil); err != nil || string(m) != "0123456789" {
-		t.Fatalf("Recv by a new consumer = %q, %v", m, err)
+	if r.Len() != 3 {
+		t.Fatalf("Len after the consumer died = %d, want 3 (m1 to m3)", r.Len())
+	}
+	// A new consumer takes over: m1, peeked and not released, comes again;
+	// m0, released, does not; m4 was refused.
+	var got []string
+	for len(got) < 3 {
+		m, err := r.Recv(ctx, nil)
+		if err != nil {
+			t.Fatalf("Recv by the new consumer after %q: %v", got, err)
+		}
+		got = append(got, string(m))
+	}
+	if m, ok, err := r.TryRecv(nil); ok || err != nil {
+		t.Fatalf("TryRecv after the last message = %q, %v, %v; want nothing", m, ok, err)
+	}
+	if want := []string{"m1", "m2", "m3"}; !slices.Equal(got, want) {
+		t.Fatalf("the new consumer received %q, want %q", got, want)
+	}
+	// The ring carries on with the new consumer.
+	if err := r.Send(ctx, []byte("m4")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := r.Recv(ctx, nil); err != nil || string(m) != "m4" {
+		t.Fatalf("Recv after the takeover = %q, %v", m, err)
 	}
 }
 
