@@ -286,6 +286,11 @@ func (r *SPSC) Len() int {
 // Close closes the ring for sending: later sends fail with ErrClosed, and the
 // consumer, once it has received every message committed before Close, gets
 // ErrClosed. Any process may close the ring; closing twice is harmless.
+//
+// Closed by the producer after its last send, the stream ends exactly
+// there. A Close from another goroutine or process races with a send in
+// progress: that message may be committed just after the consumer has
+// seen ErrClosed, and a later Recv still returns it.
 func (r *SPSC) Close() error {
 	atomic.StoreUint32(r.closed, 1) // publishes: the consumer checks it when it finds no record
 	r.dataWait.wakeSlow()
