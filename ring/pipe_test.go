@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -255,6 +256,9 @@ func TestPipePeerDies(t *testing.T) {
 	_, err := conn.Recv(ctx, nil)
 	if !errors.Is(err, io.EOF) || !errors.Is(err, ring.ErrPeerDied) || !bytes.Contains([]byte(err.Error()), []byte(strconv.Itoa(p.Pid()))) {
 		t.Fatalf("Recv after the peer died = %v, want io.EOF and ErrPeerDied naming pid %d", err, p.Pid())
+	}
+	if err == io.EOF || !strings.Contains(err.Error(), "p/ring1") {
+		t.Fatalf("Recv after the peer died = %q, want an error naming the pipe's ring, not io.EOF itself", err)
 	}
 	// Sending to the dead peer: fine until the ring is full, then ErrPeerDied.
 	for {

@@ -940,9 +940,9 @@ func (r *SPSC) waitData(ctx context.Context, op string, eof bool) (uint64, error
 			if ctx.Err() != nil && err == ctx.Err() {
 				return 0, err
 			}
-			if eof {
-				return 0, err
-			}
+			// A dead peer: named with the ring. For a Conn the error
+			// still matches io.EOF (never equals it: only a clean close
+			// ends a stream as io.Reader's io.EOF does).
 			return 0, r.err(op, err)
 		}
 	}
