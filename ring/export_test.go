@@ -57,3 +57,12 @@ func ConnSleeping(c *Conn, recv bool) bool {
 	}
 	return c.out.spaceWait.sleeping()
 }
+
+// SPSCWakes returns how many times r's consumer (data) or producer
+// (!data) has been woken: the count of wake system calls made for it.
+func SPSCWakes(r *SPSC, data bool) uint32 {
+	if data {
+		return atomic.LoadUint32(r.dataWait.seq)
+	}
+	return atomic.LoadUint32(r.spaceWait.seq)
+}

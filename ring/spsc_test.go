@@ -685,6 +685,204 @@ func TestSPSCRoles(t *testing.T) {
 	}
 }
 
+// childBatcher sends args[0] rounds of batchLen messages of batchMsg
+// bytes with SendBatch, each round once the test has received the one
+// before (flags.a counts them), so that no batch meets a full ring.
+var childBatcher = spawn.Register("TestSPSCBatchPublishedAtOnce", func(ctx context.Context, c *spawn.Child) error {
+	r, f, err := childRing(c)
+	if err != nil {
+		return err
+	}
+	rounds, _ := strconv.Atoi(c.Args()[0])
+	batch := make([][]byte, batchLen)
+	for i := range batch {
+		batch[i] = make([]byte, batchMsg)
+	}
+	for round := 0; round < rounds; round++ {
+		if err := testutil.Await("the test to receive the last batch", func() bool { return atomic.LoadUint32(&f.a) == uint32(round) }); err != nil {
+			return err
+		}
+		for i, m := range batch {
+			binary.NativeEndian.PutUint32(m, uint32(round*batchLen+i))
+		}
+		if err := r.SendBatch(ctx, batch); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
+const (
+	batchLen = 8
+	batchMsg = 32 << 10 // long enough that writing a batch takes microseconds
+)
+
+// TestSPSCBatchPublishedAtOnce: SendBatch publishes a batch with one
+// store, so a consumer in another process that has received a batch's
+// first message finds the rest there at once (TryRecv), in every round.
+func TestSPSCBatchPublishedAtOnce(t *testing.T) {
+	seg := testutil.Segment(t, 4<<20)
+	r, err := ring.NewSPSC(seg, "r", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFlags(t, seg)
+	rounds := testutil.Size(300, 3)
+	p := testutil.Start(t, childBatcher, seg, strconv.Itoa(rounds))
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Timeout)
+	defer cancel()
+	var m []byte
+	for round := 0; round < rounds; round++ {
+		for i := 0; i < batchLen; i++ {
+			var ok bool
+			if i == 0 {
+				m, err = r.Recv(ctx, m)
+				ok = err == nil
+			} else {
+				m, ok, err = r.TryRecv(m)
+			}
+			if err != nil || !ok {
+				t.Fatalf("round %d: message %d of the batch: ok %v, %v; want it there with the first", round, i, ok, err)
+			}
+			if len(m) != batchMsg || binary.NativeEndian.Uint32(m) != uint32(round*batchLen+i) {
+				t.Fatalf("round %d: message %d is %d bytes numbered %d", round, i, len(m), binary.NativeEndian.Uint32(m))
+			}
+		}
+		atomic.StoreUint32(&f.a, uint32(round+1))
+	}
+	testutil.WaitAll(t, p)
+}
+
+// childBatchReceiver receives with one RecvBatch. For the i-th message
+// (from 1) it stores i in flags.b and waits until the test stores i in
+// flags.c; after the batch it stores the count in flags.n and raises a.
+var childBatchReceiver = spawn.Register("TestSPSCBatchReleasedAtOnce", func(ctx context.Context, c *spawn.Child) error {
+	r, f, err := childRing(c)
+	if err != nil {
+		return err
+	}
+	var werr error
+	i := uint32(0)
+	n, err := r.RecvBatch(ctx, 0, func(m []byte) {
+		i++
+		if string(m) != fmt.Sprintf("m%d", i-1) {
+			werr = fmt.Errorf("message %d is %q", i, m)
+		}
+		atomic.StoreUint32(&f.b, i)
+		if err := testutil.Await("the test to look at the ring", func() bool { return atomic.LoadUint32(&f.c) == i }); err != nil {
+			werr = err
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if werr != nil {
+		return werr
+	}
+	atomic.StoreInt64(&f.n, int64(n))
+	atomic.StoreUint32(&f.a, 1)
+	return nil
+})
+
+// TestSPSCBatchReleasedAtOnce: RecvBatch releases what it received with
+// one store at the end: while its callback runs, the producer in another
+// process finds no space freed; once it returns, all of it.
+func TestSPSCBatchReleasedAtOnce(t *testing.T) {
+	seg := testutil.Segment(t, 1<<20)
+	r, err := ring.NewSPSC(seg, "r", 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFlags(t, seg)
+	for i := 0; i < 3; i++ { // three 16-byte records fill a 64-byte ring
+		if ok, err := r.TrySend([]byte(fmt.Sprintf("m%d", i))); !ok || err != nil {
+			t.Fatalf("TrySend %d = %v, %v", i, ok, err)
+		}
+	}
+	p := testutil.Start(t, childBatchReceiver, seg)
+	for i := uint32(1); i <= 3; i++ {
+		testutil.WaitFor(t, testutil.Timeout, fmt.Sprintf("the receiver's callback for message %d", i), func() bool { return atomic.LoadUint32(&f.b) == i })
+		if ok, err := r.TrySend([]byte("x")); ok || err != nil {
+			t.Fatalf("TrySend during the batch's callback %d = %v, %v; want no space freed yet", i, ok, err)
+		}
+		atomic.StoreUint32(&f.c, i)
+	}
+	testutil.WaitAll(t, p)
+	if n := atomic.LoadInt64(&f.n); n != 3 || atomic.LoadUint32(&f.a) != 1 {
+		t.Fatalf("RecvBatch handled %d messages, want 3", n)
+	}
+	for i := 0; i < 3; i++ {
+		if ok, err := r.TrySend([]byte(fmt.Sprintf("n%d", i))); !ok || err != nil {
+			t.Fatalf("TrySend %d after the batch = %v, %v; want all its space free", i, ok, err)
+		}
+	}
+}
+
+// childCounter receives args[0] messages, then one more, and exits.
+var childCounter = spawn.Register("TestSPSCWakesOnlySleepers", func(ctx context.Context, c *spawn.Child) error {
+	r, _, err := childRing(c)
+	if err != nil {
+		return err
+	}
+	n, _ := strconv.Atoi(c.Args()[0])
+	for i := 0; i <= n; i++ {
+		m, err := r.Recv(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if want := fmt.Sprintf("m%d", i); i < n && string(m) != want || i == n && string(m) != "last" {
+			return fmt.Errorf("message %d is %q", i, m)
+		}
+	}
+	return nil
+})
+
+// TestSPSCWakesOnlySleepers: a side makes the wake system call only for a
+// sleeper it finds recorded. Sending and receiving while the other side is
+// not asleep wakes nobody (the counters of wake-ups stay at 0); a consumer
+// in another process asleep on an empty ring is woken exactly once by the
+// message it waits for.
+func TestSPSCWakesOnlySleepers(t *testing.T) {
+	seg := testutil.Segment(t, 1<<20)
+	r, err := ring.NewSPSC(seg, "r", 256<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000
+	for i := 0; i < n; i++ {
+		if err := r.Send(context.Background(), []byte(fmt.Sprintf("m%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w := ring.SPSCWakes(r, true); w != 0 {
+		t.Fatalf("%d wake-ups of a consumer that never waited", w)
+	}
+	newFlags(t, seg) // childRing opens it
+	p := testutil.Start(t, childCounter, seg, strconv.Itoa(n))
+	testutil.WaitFor(t, testutil.Timeout, "the consumer to receive everything and sleep", func() bool { return ring.SPSCSleeping(r, true) })
+	if w := ring.SPSCWakes(r, false); w != 0 {
+		t.Fatalf("the consumer woke the producer %d times; it never waited", w)
+	}
+	if err := r.Send(context.Background(), []byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitAll(t, p)
+	if w := ring.SPSCWakes(r, true); w != 1 {
+		t.Fatalf("%d wake-ups of the consumer, which slept once", w)
+	}
+	if ring.SPSCSleeping(r, true) {
+		t.Fatal("the wake left the consumer's wait flag set")
+	}
+	for i := 0; i < n; i++ {
+		if err := r.Send(context.Background(), []byte("after")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w := ring.SPSCWakes(r, true); w != 1 {
+		t.Fatalf("%d wake-ups after the consumer left, want still 1", w)
+	}
+}
+
 // TestSPSCConsumerDies: a consumer killed with a message peeked and not
 // released. The producer, waiting for space, gets ErrPeerDied; a new
 // consumer starts at the last released position, so it receives the
