@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/shmkit/shmkit/internal/testutil"
 	"github.com/shmkit/shmkit/ring"
 	"github.com/shmkit/shmkit/shm"
@@ -142,4 +143,41 @@ func TestCompressMaxMessage(t *testing.T) {
 	if r.Len() != 0 {
 		t.Fatalf("%d frames left in the ring", r.Len())
 	}
+}
+
+// FuzzCompressFrame feeds arbitrary frames to a Compress receiver: each
+// gives a message of at most MaxMessage bytes or an error matching
+// ErrCorrupt, never a panic, and the ring goes on.
+func FuzzCompressFrame(f *testing.F) {
+	seg := testutil.Segment(f, 1<<20)
+	r, err := ring.NewSPSC(seg, "r", 256<<10)
+	if err != nil {
+		f.Fatal(err)
+	}
+	const max = 4096
+	c := ring.Compress(r, ring.CompressOptions{Threshold: 16, MaxMessage: max})
+	f.Add([]byte{0, 'h', 'i'})
+	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Add(append([]byte{1}, s2.Encode(nil, bytes.Repeat([]byte("ab"), 3000))...))
+	f.Add(append([]byte{1}, s2.Encode(nil, bytes.Repeat([]byte("ab"), 100))...))
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		if len(frame) > r.MaxMessage() {
+			return
+		}
+		if err := r.Send(context.Background(), frame); err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.Recv(context.Background(), nil)
+		switch {
+		case err != nil && !errors.Is(err, shm.ErrCorrupt):
+			t.Fatalf("Recv of frame %x = %v, want a message or ErrCorrupt", frame, err)
+		case err == nil && len(m) > max:
+			t.Fatalf("Recv of frame %x gave %d bytes, MaxMessage is %d", frame, len(m), max)
+		case err == nil && len(frame) > 0 && frame[0] == 0 && !bytes.Equal(m, frame[1:]):
+			t.Fatalf("raw frame %x gave %x", frame, m)
+		}
+		if r.Len() != 0 {
+			t.Fatalf("%d frames left in the ring", r.Len())
+		}
+	})
 }
