@@ -633,11 +633,7 @@ func (r *SPSC) reserve(ctx context.Context, op string, n int, try bool) ([]byte,
 // (n may be less than was reserved). It makes no system call unless the
 // consumer sleeps. It panics if nothing is reserved or n is out of range.
 func (r *SPSC) Commit(n int) error {
-	if n < 0 || n > r.p.pending { // also when nothing is reserved: pending is -1
-		r.badCommit(n)
-	}
-	r.p.pending = -1
-	r.publish(r.p.tail, uint64(n), r.p.pendingPad)
+	r.commit(n) // Commit inlines: one call per message, as Send makes
 	return nil
 }
 
@@ -649,15 +645,20 @@ func (r *SPSC) badCommit(n int) {
 	panic(fmt.Sprintf("ring: SPSC %s: Commit(%d) of a %d-byte reservation", r.name, n, r.p.pending))
 }
 
-// publish commits the n-byte record with pad bytes of pad written at
-// stream position pos.
-func (r *SPSC) publish(pos, n, pad uint64) {
-	next := pos + recordSize(int(n)) + pad
+// commit publishes the first n bytes of the reservation at the producer's
+// position as a record.
+func (r *SPSC) commit(n int) {
+	if n < 0 || n > r.p.pending { // also when nothing is reserved: pending is -1
+		r.badCommit(n)
+	}
+	r.p.pending = -1
+	pos, pad := r.p.tail, r.p.pendingPad
+	next := pos + recordSize(n) + pad
 	*r.word(next & r.mask) = 0 // the next header: not committed
 	// Publish: a release store of the header makes the payload and the
 	// zeroed next header visible with it. The consumer's fence.Heavy before
 	// it sleeps orders the wait-flag load in wake after this store.
-	fence.Publish64(r.word(pos&r.mask), n|pad/8<<recPadShift|recCommitted|r.lap(pos))
+	fence.Publish64(r.word(pos&r.mask), uint64(n)|pad/8<<recPadShift|recCommitted|r.lap(pos))
 	r.p.tail = next
 	r.p.sent++
 	*r.tail = next // informational: plain stores
@@ -671,9 +672,8 @@ func (r *SPSC) publish(pos, n, pad uint64) {
 // the message is not sent then.
 func (r *SPSC) Send(ctx context.Context, msg []byte) error {
 	if pos, ok := r.room(len(msg)); ok {
-		start := pos&r.mask + recHeader
-		copy(r.bytes(start, uint64(len(msg))), msg)
-		r.publish(pos, uint64(len(msg)), 0)
+		copy(r.reserved(pos, len(msg), 0), msg)
+		r.commit(len(msg))
 		return nil
 	}
 	buf, err := r.reserve(ctx, "send", len(msg), false)
@@ -681,7 +681,8 @@ func (r *SPSC) Send(ctx context.Context, msg []byte) error {
 		return err
 	}
 	copy(buf, msg)
-	return r.Commit(len(msg))
+	r.commit(len(msg))
+	return nil
 }
 
 // TrySend sends msg if there is space now, and reports whether it did.
@@ -691,7 +692,8 @@ func (r *SPSC) TrySend(msg []byte) (bool, error) {
 		return false, err
 	}
 	copy(buf, msg)
-	return true, r.Commit(len(msg))
+	r.commit(len(msg))
+	return true, nil
 }
 
 // SendBatch sends every message of msgs in order, publishing them together:
